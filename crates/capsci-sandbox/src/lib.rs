@@ -1,1 +1,114 @@
-//! Runs a backend's command in a sandbox with limits and reports how it ended and what it used
+//! Runs a backend's command in a sandbox with limits and reports how it ended and what it used.
+//!
+//! Nothing in capsci starts a tool any other way. The public surface is:
+//! - [`SandboxPolicy`]: data (binds, environment, limits, syscall filter, network off), hashed into
+//!   every result, so a record says exactly what confined the call;
+//! - [`Sandbox`]: the trait a sandbox kind implements (`bwrap` now; a microVM kind later);
+//! - [`Command`] in, [`Outcome`] out: exit reason, bounded stdout/stderr, usage, collected files;
+//! - [`CancelToken`]: cancels a running call, killing its whole process tree;
+//! - the hot-spare pool (single-use pre-started workers), see `spare`.
+
+use capsci_core::{ExitReason, Limits, MemoryLimitBy, SandboxInfo, Usage};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// A read-only bind of a host path (file or directory) into the sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Bind {
+    /// Path on the host.
+    pub host: PathBuf,
+    /// Path inside the sandbox (usually the same, so closures' paths are what ran).
+    pub sandbox: PathBuf,
+}
+
+impl Bind {
+    /// Binds a host path at the same path inside the sandbox.
+    pub fn same(path: impl Into<PathBuf>) -> Self {
+        let path = path.into();
+        Bind { host: path.clone(), sandbox: path }
+    }
+}
+
+/// Which syscall filter applies inside the sandbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyscallFilter {
+    /// Deny what no solver needs: ptrace, mount, bpf, keyctl, perf_event_open, kexec, new user
+    /// namespaces, and the like.
+    SolverDefault,
+}
+
+/// Everything that confines one call, as data. Its hash goes into every result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SandboxPolicy {
+    /// Backend the policy is for (informational).
+    pub backend: String,
+    /// Exactly the paths the backend may read (its package closure), read-only.
+    pub ro_binds: Vec<Bind>,
+    /// The environment, in full: nothing is inherited from capsci's own.
+    pub env: BTreeMap<String, String>,
+    /// Wall, CPU, memory, processes, file size and output limits.
+    pub limits: Limits,
+    /// Network access; always `false` for the `scientific-base` profile.
+    pub network: bool,
+    /// The seccomp filter applied inside.
+    pub syscall_filter: SyscallFilter,
+}
+
+/// One command to run in the sandbox.
+#[derive(Debug, Clone, Default)]
+pub struct Command {
+    /// The program, as a path inside the sandbox.
+    pub program: PathBuf,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// Bytes written to its stdin (then closed).
+    pub stdin: Vec<u8>,
+    /// Files written into the private work directory before it starts (relative paths).
+    pub files: Vec<(PathBuf, Vec<u8>)>,
+    /// Files (relative paths in the work directory) read back after it ends, if present.
+    pub collect: Vec<PathBuf>,
+}
+
+/// How a call ended and what it used.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// How the process tree ended.
+    pub exit: ExitReason,
+    /// Stdout, bounded by the output limit.
+    pub stdout: Vec<u8>,
+    /// Stderr, bounded by the output limit.
+    pub stderr: Vec<u8>,
+    /// Wall, CPU and peak RSS of the whole tree.
+    pub usage: Usage,
+    /// The files named in [`Command::collect`] that existed at the end.
+    pub collected: Vec<(PathBuf, Vec<u8>)>,
+    /// The sandbox description for the envelope (kind, policy hash, boundary, enforcement).
+    pub sandbox: SandboxInfo,
+    /// Which mechanism capped memory.
+    pub memory_limit_by: MemoryLimitBy,
+}
+
+/// Cancels a running call; every clone sees the same flag.
+#[derive(Debug, Clone, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    /// A token that is not cancelled.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Asks the call to stop; the sandbox kills the whole process tree.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether cancellation was asked for.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
