@@ -1,0 +1,1 @@
+//! The gp backend.

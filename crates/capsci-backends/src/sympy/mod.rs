@@ -1,0 +1,1 @@
+//! The sympy backend.
