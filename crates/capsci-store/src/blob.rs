@@ -1,0 +1,393 @@
+//! Content-addressed artifacts: the [`BlobStore`] trait and its embedded implementation, a
+//! directory with fan-out (`objects/ab/cdef…`).
+//!
+//! Writes stream through a temporary file in the same file system, are fsynced, renamed into
+//! place and the directory fsynced, so a crash leaves either the whole object or nothing. Reads
+//! re-hash what they return and fail at end of file if the bytes are not the ones named.
+
+use crate::util::fsync_dir;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Errors of the artifact store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BlobError {
+    /// A text that is not `blake3:<64 hex digits>`.
+    #[error("not an artifact id: {0:?}")]
+    BadId(String),
+    /// No object with this id.
+    #[error("artifact {0} not found")]
+    NotFound(ArtifactId),
+    /// The object's bytes do not hash to its id.
+    #[error("artifact {id} is corrupt: its content hashes to {actual}")]
+    Corrupt {
+        /// The id it is stored under.
+        id: ArtifactId,
+        /// What the bytes hash to now.
+        actual: String,
+    },
+    /// Reading the caller's stream failed.
+    #[error("reading artifact content: {0}")]
+    Source(io::Error),
+    /// A file system step failed.
+    #[error("{step} {path}: {source}")]
+    Io {
+        /// What was being done (`create temp file`, `rename`, ...).
+        step: &'static str,
+        /// The path involved.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// The metadata database failed.
+    #[error("artifact metadata: {0}")]
+    Db(#[from] rusqlite::Error),
+}
+
+/// A content address: `blake3:<64 lower-case hex digits>`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ArtifactId(String);
+
+impl ArtifactId {
+    /// The id of a BLAKE3 hash.
+    pub fn from_hash(hash: &blake3::Hash) -> Self {
+        ArtifactId(format!("blake3:{}", hash.to_hex()))
+    }
+
+    /// The id of these bytes.
+    pub fn of_bytes(bytes: &[u8]) -> Self {
+        Self::from_hash(&blake3::hash(bytes))
+    }
+
+    /// Parses and validates an id.
+    pub fn parse(text: &str) -> Result<Self, BlobError> {
+        let hex = text
+            .strip_prefix("blake3:")
+            .ok_or_else(|| BlobError::BadId(text.to_string()))?;
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            return Err(BlobError::BadId(text.to_string()));
+        }
+        Ok(ArtifactId(text.to_string()))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The hex digest (after `blake3:`).
+    pub fn hex(&self) -> &str {
+        &self.0["blake3:".len()..]
+    }
+
+    fn hash(&self) -> Option<blake3::Hash> {
+        blake3::Hash::from_hex(self.hex()).ok()
+    }
+}
+
+impl fmt::Display for ArtifactId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for ArtifactId {
+    type Error = BlobError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        ArtifactId::parse(&value)
+    }
+}
+
+impl From<ArtifactId> for String {
+    fn from(id: ArtifactId) -> String {
+        id.0
+    }
+}
+
+/// Where artifact bytes live. The embedded default is [`DirBlobStore`]; an S3-compatible store
+/// can implement this trait without any caller changing.
+pub trait BlobStore: Send + Sync {
+    /// Stores the stream's bytes; returns their id and length. Storing bytes already present
+    /// stores nothing new.
+    fn put_reader(&self, reader: &mut dyn Read) -> Result<(ArtifactId, u64), BlobError>;
+    /// Opens an object for reading; the reader fails at end of stream if the bytes do not hash
+    /// to `id`.
+    fn open(&self, id: &ArtifactId) -> Result<Box<dyn Read + Send>, BlobError>;
+    /// Whether an object with this id is present (without re-hashing it).
+    fn contains(&self, id: &ArtifactId) -> Result<bool, BlobError>;
+    /// Re-hashes the object; returns its length, or `Corrupt`/`NotFound`.
+    fn verify(&self, id: &ArtifactId) -> Result<u64, BlobError> {
+        let mut reader = self.open(id)?;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut total = 0u64;
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) => return Ok(total),
+                Ok(n) => total += n as u64,
+                Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                    let actual = e.to_string();
+                    return Err(BlobError::Corrupt {
+                        id: id.clone(),
+                        actual,
+                    });
+                }
+                Err(source) => {
+                    return Err(BlobError::Io {
+                        step: "read artifact",
+                        path: PathBuf::from(id.as_str()),
+                        source,
+                    })
+                }
+            }
+        }
+    }
+}
+
+/// The embedded blob store: `<root>/objects/<2 hex>/<62 hex>`, temp files in `<root>/tmp`.
+#[derive(Debug)]
+pub struct DirBlobStore {
+    objects: PathBuf,
+    tmp: PathBuf,
+    counter: AtomicU64,
+}
+
+impl DirBlobStore {
+    /// Uses (and creates if missing) `objects/` and `tmp/` under `root`.
+    pub fn open(root: &Path) -> Result<Self, BlobError> {
+        let objects = root.join("objects");
+        let tmp = root.join("tmp");
+        for dir in [&objects, &tmp] {
+            fs::create_dir_all(dir).map_err(|source| BlobError::Io {
+                step: "create directory",
+                path: dir.clone(),
+                source,
+            })?;
+        }
+        Ok(DirBlobStore {
+            objects,
+            tmp,
+            counter: AtomicU64::new(0),
+        })
+    }
+
+    /// The file an object lives in.
+    pub fn object_path(&self, id: &ArtifactId) -> PathBuf {
+        let hex = id.hex();
+        self.objects.join(&hex[..2]).join(&hex[2..])
+    }
+
+    fn temp_path(&self) -> PathBuf {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        self.tmp
+            .join(format!("put-{}-{n}-{nanos}", std::process::id()))
+    }
+}
+
+impl BlobStore for DirBlobStore {
+    fn put_reader(&self, reader: &mut dyn Read) -> Result<(ArtifactId, u64), BlobError> {
+        let temp = self.temp_path();
+        let io_err = |step: &'static str, path: &Path| {
+            let path = path.to_path_buf();
+            move |source| BlobError::Io { step, path, source }
+        };
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)
+            .map_err(io_err("create temp file", &temp))?;
+        let mut hasher = blake3::Hasher::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut total = 0u64;
+        let result = (|| {
+            loop {
+                let n = match reader.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(BlobError::Source(e)),
+                };
+                hasher.update(&buf[..n]);
+                file.write_all(&buf[..n])
+                    .map_err(io_err("write temp file", &temp))?;
+                total += n as u64;
+            }
+            let id = ArtifactId::from_hash(&hasher.finalize());
+            let dest = self.object_path(&id);
+            if dest.exists() {
+                return Ok((id, false));
+            }
+            file.sync_all().map_err(io_err("fsync temp file", &temp))?;
+            let dir = dest.parent().unwrap_or(&self.objects).to_path_buf();
+            if !dir.exists() {
+                fs::create_dir_all(&dir).map_err(io_err("create directory", &dir))?;
+                fsync_dir(&self.objects).map_err(io_err("fsync directory", &self.objects))?;
+            }
+            let mut perms = file
+                .metadata()
+                .map_err(io_err("stat temp file", &temp))?
+                .permissions();
+            perms.set_readonly(true);
+            fs::set_permissions(&temp, perms).map_err(io_err("chmod temp file", &temp))?;
+            fs::rename(&temp, &dest).map_err(io_err("rename into place", &dest))?;
+            fsync_dir(&dir).map_err(io_err("fsync directory", &dir))?;
+            Ok((id, true))
+        })();
+        match result {
+            Ok((id, moved)) => {
+                if !moved {
+                    let _ = fs::remove_file(&temp);
+                }
+                Ok((id, total))
+            }
+            Err(e) => {
+                let _ = fs::remove_file(&temp);
+                Err(e)
+            }
+        }
+    }
+
+    fn open(&self, id: &ArtifactId) -> Result<Box<dyn Read + Send>, BlobError> {
+        let path = self.object_path(id);
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(BlobError::NotFound(id.clone()))
+            }
+            Err(source) => {
+                return Err(BlobError::Io {
+                    step: "open artifact",
+                    path,
+                    source,
+                })
+            }
+        };
+        let expected = id.hash().ok_or_else(|| BlobError::BadId(id.to_string()))?;
+        Ok(Box::new(VerifyingReader {
+            inner: file,
+            hasher: blake3::Hasher::new(),
+            expected,
+            checked: false,
+        }))
+    }
+
+    fn contains(&self, id: &ArtifactId) -> Result<bool, BlobError> {
+        Ok(self.object_path(id).is_file())
+    }
+}
+
+/// A reader that hashes what passes through it and fails at end of stream on a mismatch.
+pub struct VerifyingReader<R> {
+    inner: R,
+    hasher: blake3::Hasher,
+    expected: blake3::Hash,
+    checked: bool,
+}
+
+impl<R: Read> Read for VerifyingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let n = self.inner.read(buf)?;
+        if n > 0 {
+            self.hasher.update(&buf[..n]);
+            return Ok(n);
+        }
+        if !self.checked {
+            let actual = self.hasher.finalize();
+            if actual != self.expected {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("blake3:{}", actual.to_hex()),
+                ));
+            }
+            self.checked = true;
+        }
+        Ok(0)
+    }
+}
+
+/// Metadata kept for every artifact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArtifactMeta {
+    /// Its content address.
+    pub id: ArtifactId,
+    /// Length in bytes.
+    pub size: u64,
+    /// Media type given when it was stored (`text/plain`, `application/json`, ...).
+    pub media_type: String,
+    /// When it was first stored (RFC 3339 UTC).
+    pub created_at: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_root(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("capsci-blob-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn same_bytes_stored_once_and_read_back_verified() {
+        let root = temp_root("once");
+        let store = DirBlobStore::open(&root).expect("open");
+        let (a, n) = store.put_reader(&mut &b"hello"[..]).expect("put");
+        let (b, _) = store.put_reader(&mut &b"hello"[..]).expect("put again");
+        assert_eq!(a, b);
+        assert_eq!(n, 5);
+        assert_eq!(a, ArtifactId::of_bytes(b"hello"));
+        let mut out = String::new();
+        store
+            .open(&a)
+            .expect("open")
+            .read_to_string(&mut out)
+            .expect("read");
+        assert_eq!(out, "hello");
+        assert_eq!(fs::read_dir(root.join("tmp")).expect("tmp").count(), 0);
+        let _ = fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn a_changed_byte_fails_the_read_at_eof() {
+        let root = temp_root("flip");
+        let store = DirBlobStore::open(&root).expect("open");
+        let (id, _) = store.put_reader(&mut &b"0123456789"[..]).expect("put");
+        let path = store.object_path(&id);
+        let mut perms = fs::metadata(&path).expect("stat").permissions();
+        #[allow(clippy::permissions_set_readonly_false)]
+        perms.set_readonly(false);
+        fs::set_permissions(&path, perms).expect("chmod");
+        fs::write(&path, b"0123456780").expect("tamper");
+        let mut out = Vec::new();
+        let err = store
+            .open(&id)
+            .expect("open")
+            .read_to_end(&mut out)
+            .expect_err("must fail");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(matches!(store.verify(&id), Err(BlobError::Corrupt { .. })));
+        let _ = fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn ids_are_validated() {
+        assert!(ArtifactId::parse("blake3:xyz").is_err());
+        assert!(ArtifactId::parse("sha256:00").is_err());
+        let good = format!("blake3:{}", "a".repeat(64));
+        assert_eq!(ArtifactId::parse(&good).expect("good").as_str(), good);
+        assert!(ArtifactId::parse(&good.to_uppercase()).is_err());
+    }
+}
