@@ -8,6 +8,7 @@
 pub mod envelope;
 pub mod exit;
 pub mod interface;
+pub mod request;
 pub mod results;
 pub mod status;
 
@@ -17,6 +18,7 @@ pub use envelope::{
 };
 pub use exit::ExitReason;
 pub use interface::{Interface, Method};
+pub use request::CallRequest;
 pub use results::{
     CallOutcome, CasResult, CasValue, EvalOutcome, Location, ModelEntry, NumberTheoryResult, OptOutcome,
     OptResult, ProofError, ProofOutcome, ProofResult, SmtBackendReport, SmtOutcome, SmtResult,
