@@ -15,6 +15,41 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+mod bwrap;
+mod cgroup;
+mod error;
+mod host;
+pub mod jail;
+mod run;
+mod spare;
+
+pub use bwrap::{BwrapSandbox, SandboxConfig, WORK_DIR};
+pub use error::SandboxError;
+pub use host::{cpu_model, host_facts, kernel_release};
+pub use spare::{SparePool, SpareStats};
+
+/// The isolation claim of every namespace sandbox kind: it shares the host's kernel.
+pub const BOUNDARY_SHARED_KERNEL: &str = "shared host kernel";
+
+/// A kind of sandbox: runs one [`Command`] under a [`SandboxPolicy`] and reports how it ended.
+///
+/// `run` blocks until the whole process tree is gone; async callers use a blocking thread. A
+/// tool that times out, dies or overflows its output is an [`Outcome`] with the matching
+/// [`ExitReason`]; `Err` is only for failures where no outcome can be produced at all.
+pub trait Sandbox: Send + Sync {
+    /// The kind recorded in [`SandboxInfo::kind`] (`bwrap`).
+    fn kind(&self) -> &'static str;
+
+    /// Runs `command` under `policy`, killing the whole tree when `cancel` fires or a limit is
+    /// reached.
+    fn run(
+        &self,
+        policy: &SandboxPolicy,
+        command: Command,
+        cancel: &CancelToken,
+    ) -> Result<Outcome, SandboxError>;
+}
+
 /// A read-only bind of a host path (file or directory) into the sandbox.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Bind {
@@ -56,6 +91,15 @@ pub struct SandboxPolicy {
     pub network: bool,
     /// The seccomp filter applied inside.
     pub syscall_filter: SyscallFilter,
+}
+
+impl SandboxPolicy {
+    /// `blake3:<hex>` of the policy's canonical JSON (field order is the struct's; maps are
+    /// sorted), so equal policies hash equal and any change to binds, env or limits shows.
+    pub fn hash(&self) -> String {
+        let bytes = serde_json::to_vec(self).unwrap_or_default();
+        format!("blake3:{}", blake3::hash(&bytes).to_hex())
+    }
 }
 
 /// One command to run in the sandbox.
