@@ -3,7 +3,7 @@
 //! The tool-specific logic is pure and tested without any process:
 //! 1. [`check`] — the input policy ([`policy`]): `Ok`, or a [`Rejection`] (`refused` /
 //!    `invalid_input`) before anything runs;
-//! 2. [`GpRequest::new`] + [`command`] — the command line (`gp -q -f -D breakloop=0 -D
+//! 2. [`GpInput::new`] + [`command`] — the command line (`gp -q -f -D breakloop=0 -D
 //!    parisize=... -D parisizemax=...`, fixed per limits, so a hot spare can be started ahead) and
 //!    the stdin: the user's code followed by a trailer that prints a per-call marker and a JSON
 //!    serialisation of `%` computed by GP code (recursive over PARI's types);
@@ -17,7 +17,10 @@
 pub mod policy;
 
 use capsci_core::{EvalStatus, ExitReason, Limits, Location, NumberTheoryResult};
-use capsci_sandbox::{Bind, CancelToken, Command, Outcome, SandboxPolicy, SyscallFilter};
+use capsci_sandbox::{
+    Bind, CancelToken, Command, Outcome, Sandbox, SandboxError, SandboxPolicy, SparePool,
+    SyscallFilter,
+};
 use std::collections::hash_map::RandomState;
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
@@ -30,10 +33,22 @@ pub const GP_PROGRAM: &str = "/usr/bin/gp";
 /// PARI's data directory (elldata, galdata, seadata), read by `ellidentify`, `ellap`, `polgalois`.
 pub const GP_DATA_DIR: &str = "/usr/share/pari";
 
-/// The paths the gp package closure starts from: the executable and PARI's data. The closure
-/// builder adds the shared libraries these need.
-pub fn roots() -> Vec<PathBuf> {
-    vec![PathBuf::from(GP_PROGRAM), PathBuf::from(GP_DATA_DIR)]
+/// The paths the gp package closure starts from (for capsci-store's `ClosureSpec`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClosureRoots {
+    /// ELF executables whose shared libraries the closure must resolve: `/usr/bin/gp`.
+    pub executables: Vec<PathBuf>,
+    /// Trees bound whole: PARI's data directory.
+    pub trees: Vec<PathBuf>,
+}
+
+/// The gp closure's roots: the executable and PARI's data. The closure builder adds the shared
+/// libraries and the loader.
+pub fn roots() -> ClosureRoots {
+    ClosureRoots {
+        executables: vec![PathBuf::from(GP_PROGRAM)],
+        trees: vec![PathBuf::from(GP_DATA_DIR)],
+    }
 }
 
 /// How gp is started: fixed per limits, so that a hot spare started ahead serves any input.
@@ -52,7 +67,11 @@ impl GpConfig {
     /// The configuration for `limits`: the stack may grow to half the memory limit.
     pub fn for_limits(limits: &Limits) -> Self {
         let max = (limits.memory_mb.max(32) / 2) * 1024 * 1024;
-        GpConfig { program: PathBuf::from(GP_PROGRAM), parisize: (8 << 20).min(max), parisizemax: max }
+        GpConfig {
+            program: PathBuf::from(GP_PROGRAM),
+            parisize: (8 << 20).min(max),
+            parisizemax: max,
+        }
     }
 
     /// The command-line arguments: quiet, no gprc, no break loop, bounded stack.
@@ -113,7 +132,7 @@ fn nonce() -> String {
 
 /// One gp call: the user's code, the stdin sent to gp, and the nonce of its result marker.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GpRequest {
+pub struct GpInput {
     /// The user's code, as given.
     pub code: String,
     /// The call's nonce.
@@ -122,7 +141,7 @@ pub struct GpRequest {
     pub stdin: Vec<u8>,
 }
 
-impl GpRequest {
+impl GpInput {
     /// Builds the stdin for `code` with a fresh nonce. Does not apply the input policy: call
     /// [`check`] first (the sandbox tests call this directly to test the sandbox alone).
     pub fn new(code: &str) -> Self {
@@ -136,12 +155,16 @@ impl GpRequest {
         // Two newlines: a trailing continuation backslash joins an empty line, never the trailer.
         stdin.push_str("\n\n");
         stdin.push_str(&TRAILER.replace("#NONCE#", nonce));
-        GpRequest { code: code.to_string(), nonce: nonce.to_string(), stdin: stdin.into_bytes() }
+        GpInput {
+            code: code.to_string(),
+            nonce: nonce.to_string(),
+            stdin: stdin.into_bytes(),
+        }
     }
 }
 
 /// The sandbox command for `request` under `config`.
-pub fn command(config: &GpConfig, request: &GpRequest) -> Command {
+pub fn command(config: &GpConfig, request: &GpInput) -> Command {
     Command {
         program: config.program.clone(),
         args: config.args(),
@@ -156,11 +179,18 @@ pub fn rejection_result(rejection: Rejection) -> (EvalStatus, NumberTheoryResult
     match rejection {
         Rejection::Refused { reason } => (
             EvalStatus::Refused,
-            NumberTheoryResult { message: Some(reason), ..Default::default() },
+            NumberTheoryResult {
+                message: Some(reason),
+                ..Default::default()
+            },
         ),
         Rejection::InvalidInput { message, location } => (
             EvalStatus::InvalidInput,
-            NumberTheoryResult { message: Some(message), location, ..Default::default() },
+            NumberTheoryResult {
+                message: Some(message),
+                location,
+                ..Default::default()
+            },
         ),
     }
 }
@@ -229,7 +259,10 @@ fn locate(code: &str, block: &[String]) -> Option<Location> {
             let chars_before = statement.text[..at].chars().count();
             let index = (chars_before + offset).min(statement.positions.len().saturating_sub(1));
             let (line, column) = *statement.positions.get(index)?;
-            return Some(Location { line, column: Some(column) });
+            return Some(Location {
+                line,
+                column: Some(column),
+            });
         }
     }
     None
@@ -242,7 +275,9 @@ fn parse_marker(stdout: &str, nonce: &str) -> Option<(usize, String, Option<serd
     let rest = &stdout[at + marker.len()..];
     let end = rest.rfind(&format!("@@end-{nonce}"))?;
     let (value_type, json) = rest[..end].split_once("@@")?;
-    let structured = serde_json::from_str::<serde_json::Value>(json).ok().filter(|v| !v.is_null());
+    let structured = serde_json::from_str::<serde_json::Value>(json)
+        .ok()
+        .filter(|v| !v.is_null());
     Some((at, value_type.to_string(), structured))
 }
 
@@ -250,9 +285,10 @@ fn parse_marker(stdout: &str, nonce: &str) -> Option<(usize, String, Option<serd
 pub(crate) fn limit_status(exit: ExitReason) -> Option<(EvalStatus, String)> {
     let word = exit.to_string();
     match exit {
-        ExitReason::Timeout | ExitReason::CpuLimit => {
-            Some((EvalStatus::Timeout, format!("stopped by the time limit ({word})")))
-        }
+        ExitReason::Timeout | ExitReason::CpuLimit => Some((
+            EvalStatus::Timeout,
+            format!("stopped by the time limit ({word})"),
+        )),
         ExitReason::MemoryLimit
         | ExitReason::PidsLimit
         | ExitReason::OutputLimit
@@ -276,7 +312,7 @@ pub(crate) fn limit_status(exit: ExitReason) -> Option<(EvalStatus, String)> {
 /// overflows` → `resource_exceeded`; an error with `at top-level:` context → `error`; a
 /// compile-time error such as `syntax error` → `invalid_input`, located in the source), then the
 /// result marker (`ok` with `value`, `type`, `structured`; absent → `backend_error`).
-pub fn parse_outcome(request: &GpRequest, outcome: &Outcome) -> (EvalStatus, NumberTheoryResult) {
+pub fn parse_outcome(request: &GpInput, outcome: &Outcome) -> (EvalStatus, NumberTheoryResult) {
     let stdout = String::from_utf8_lossy(&outcome.stdout);
     let stderr = String::from_utf8_lossy(&outcome.stderr);
     let block = first_error_block(&stderr);
@@ -286,20 +322,34 @@ pub fn parse_outcome(request: &GpRequest, outcome: &Outcome) -> (EvalStatus, Num
             Some(m) => format!("{message}\n{m}"),
             None => message,
         };
-        return (status, NumberTheoryResult { message: Some(message), ..Default::default() });
+        return (
+            status,
+            NumberTheoryResult {
+                message: Some(message),
+                ..Default::default()
+            },
+        );
     }
     if let Some(message) = gp_message {
         let all = block.join(" ");
         let runtime = block.first().is_some_and(|l| l.contains("at top-level:"));
-        let status = if all.contains("the PARI stack overflows") || all.contains("not enough memory") {
-            EvalStatus::ResourceExceeded
-        } else if runtime {
-            EvalStatus::Error
-        } else {
-            EvalStatus::InvalidInput
-        };
+        let status =
+            if all.contains("the PARI stack overflows") || all.contains("not enough memory") {
+                EvalStatus::ResourceExceeded
+            } else if runtime {
+                EvalStatus::Error
+            } else {
+                EvalStatus::InvalidInput
+            };
         let location = locate(&request.code, &block);
-        return (status, NumberTheoryResult { message: Some(message), location, ..Default::default() });
+        return (
+            status,
+            NumberTheoryResult {
+                message: Some(message),
+                location,
+                ..Default::default()
+            },
+        );
     }
     match parse_marker(&stdout, &request.nonce) {
         Some((at, value_type, structured)) => {
@@ -329,12 +379,13 @@ pub fn parse_outcome(request: &GpRequest, outcome: &Outcome) -> (EvalStatus, Num
     }
 }
 
-/// Stands in for the call that never ran: used when the input policy answered.
-pub fn not_run_outcome() -> Outcome {
+/// Stands in for a call that never ran (`exit` = `reason`: `not_run` when the input policy
+/// answered, `sandbox_error` when the sandbox failed before the tool started).
+pub fn not_run_outcome(reason: ExitReason, message: &str) -> Outcome {
     Outcome {
-        exit: ExitReason::NotRun,
+        exit: reason,
         stdout: Vec::new(),
-        stderr: Vec::new(),
+        stderr: message.as_bytes().to_vec(),
         usage: capsci_core::Usage::default(),
         collected: Vec::new(),
         sandbox: capsci_core::SandboxInfo {
@@ -347,9 +398,103 @@ pub fn not_run_outcome() -> Outcome {
     }
 }
 
-/// Unused until the executor lands; keeps the cancel type in the public signature stable.
-#[doc(hidden)]
-pub fn _cancel_type(_: &CancelToken) {}
+/// Everything one `NumberTheory.eval` call produced, for the envelope and the record.
+#[derive(Debug, Clone)]
+pub struct GpEval {
+    /// The typed status.
+    pub status: EvalStatus,
+    /// The `result` payload.
+    pub result: NumberTheoryResult,
+    /// The exact bytes gp read (the `input` artifact); empty when nothing ran.
+    pub stdin: Vec<u8>,
+    /// How the process ended, its output and usage (`not_run` when the policy answered).
+    pub outcome: Outcome,
+}
+
+fn finish(input: &GpInput, run: Result<Outcome, SandboxError>) -> GpEval {
+    match run {
+        Ok(outcome) => {
+            let (status, result) = parse_outcome(input, &outcome);
+            GpEval {
+                status,
+                result,
+                stdin: input.stdin.clone(),
+                outcome,
+            }
+        }
+        Err(e) => GpEval {
+            status: EvalStatus::BackendError,
+            result: NumberTheoryResult {
+                message: Some(format!("the sandbox could not run gp: {e}")),
+                ..Default::default()
+            },
+            stdin: input.stdin.clone(),
+            outcome: not_run_outcome(ExitReason::SandboxError, &e.to_string()),
+        },
+    }
+}
+
+fn refuse_early(code: &str) -> Option<GpEval> {
+    check(code).err().map(|rejection| {
+        let (status, result) = rejection_result(rejection);
+        GpEval {
+            status,
+            result,
+            stdin: Vec::new(),
+            outcome: not_run_outcome(ExitReason::NotRun, ""),
+        }
+    })
+}
+
+/// `NumberTheory.eval` on a fresh sandboxed gp: the input policy, then the run, then the parse.
+/// `policy` comes from [`sandbox_policy`] and `config` from [`GpConfig::for_limits`] with the
+/// same limits.
+pub fn eval(
+    sandbox: &dyn Sandbox,
+    policy: &SandboxPolicy,
+    config: &GpConfig,
+    code: &str,
+    cancel: &CancelToken,
+) -> GpEval {
+    if let Some(answer) = refuse_early(code) {
+        return answer;
+    }
+    eval_unfiltered(sandbox, policy, config, code, cancel)
+}
+
+/// `NumberTheory.eval` on a hot spare of `pool` (started from [`spare_template`] under
+/// [`sandbox_policy`]): the input policy, then the run, then the parse.
+pub fn eval_with_spare(pool: &SparePool, code: &str, cancel: &CancelToken) -> GpEval {
+    if let Some(answer) = refuse_early(code) {
+        return answer;
+    }
+    let input = GpInput::new(code);
+    let run = pool.run(input.stdin.clone(), cancel);
+    finish(&input, run)
+}
+
+/// Runs `code` in the sandbox WITHOUT the input policy. Only for testing that the sandbox holds
+/// on its own (DESIGN.md invariant 2); the service never calls it.
+pub fn eval_unfiltered(
+    sandbox: &dyn Sandbox,
+    policy: &SandboxPolicy,
+    config: &GpConfig,
+    code: &str,
+    cancel: &CancelToken,
+) -> GpEval {
+    let input = GpInput::new(code);
+    let run = sandbox.run(policy, command(config, &input), cancel);
+    finish(&input, run)
+}
+
+/// The command a hot spare of gp is started with (its stdin comes with the call).
+pub fn spare_template(config: &GpConfig) -> Command {
+    Command {
+        program: config.program.clone(),
+        args: config.args(),
+        ..Command::default()
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -374,7 +519,7 @@ mod tests {
 
     #[test]
     fn stdin_is_code_then_trailer_with_the_nonce() {
-        let r = GpRequest::with_nonce("1+1", "abc123");
+        let r = GpInput::with_nonce("1+1", "abc123");
         let s = String::from_utf8(r.stdin).unwrap();
         assert!(s.starts_with("1+1\n\ncapsci_h=1;"));
         assert!(s.contains("\"abc123\""));
@@ -385,12 +530,15 @@ mod tests {
 
     #[test]
     fn nonces_differ() {
-        assert_ne!(GpRequest::new("1").nonce, GpRequest::new("1").nonce);
+        assert_ne!(GpInput::new("1").nonce, GpInput::new("1").nonce);
     }
 
     #[test]
     fn config_bounds_the_stack_by_the_memory_limit() {
-        let limits = Limits { memory_mb: 1024, ..Limits::default() };
+        let limits = Limits {
+            memory_mb: 1024,
+            ..Limits::default()
+        };
         let c = GpConfig::for_limits(&limits);
         assert_eq!(c.parisizemax, 512 << 20);
         assert!(c.args().contains(&format!("parisizemax={}", 512u64 << 20)));
@@ -399,7 +547,7 @@ mod tests {
 
     #[test]
     fn ok_result_carries_value_type_and_structure() {
-        let r = GpRequest::with_nonce("factor(6)", "n1");
+        let r = GpInput::with_nonce("factor(6)", "n1");
         let out = format!(
             "\n[2 1]\n\n[3 1]\n{}",
             marker("n1", "t_MAT", r#"[["2","1"],["3","1"]]"#)
@@ -408,44 +556,73 @@ mod tests {
         assert_eq!(status, EvalStatus::Ok);
         assert_eq!(result.value.as_deref(), Some("[2 1]\n\n[3 1]"));
         assert_eq!(result.value_type.as_deref(), Some("t_MAT"));
-        assert_eq!(result.structured, Some(serde_json::json!([["2", "1"], ["3", "1"]])));
+        assert_eq!(
+            result.structured,
+            Some(serde_json::json!([["2", "1"], ["3", "1"]]))
+        );
     }
 
     #[test]
     fn a_forged_marker_without_the_nonce_is_not_the_result() {
-        let r = GpRequest::with_nonce("print(...)", "real");
-        let out = format!("{}{}", marker("fake", "t_INT", "\"1\""), marker("real", "t_INT", "\"2\""));
+        let r = GpInput::with_nonce("print(...)", "real");
+        let out = format!(
+            "{}{}",
+            marker("fake", "t_INT", "\"1\""),
+            marker("real", "t_INT", "\"2\"")
+        );
         let (_, result) = parse_outcome(&r, &outcome(ExitReason::Exited(0), &out, ""));
         assert_eq!(result.structured, Some(serde_json::json!("2")));
     }
 
     #[test]
     fn math_errors_are_error_with_pari_message_and_location() {
-        let r = GpRequest::with_nonce("a = 1\n1/0", "n");
+        let r = GpInput::with_nonce("a = 1\n1/0", "n");
         let err = "  ***   at top-level: 1/0\n  ***                  ^--\n  *** _/_: impossible inverse in gdiv: 0.\n";
-        let (status, result) =
-            parse_outcome(&r, &outcome(ExitReason::Exited(0), &marker("n", "none", "null"), err));
+        let (status, result) = parse_outcome(
+            &r,
+            &outcome(ExitReason::Exited(0), &marker("n", "none", "null"), err),
+        );
         assert_eq!(status, EvalStatus::Error);
         let message = result.message.unwrap();
-        assert!(message.contains("*** _/_: impossible inverse in gdiv: 0."), "{message}");
-        assert_eq!(result.location, Some(Location { line: 2, column: Some(2) }));
+        assert!(
+            message.contains("*** _/_: impossible inverse in gdiv: 0."),
+            "{message}"
+        );
+        assert_eq!(
+            result.location,
+            Some(Location {
+                line: 2,
+                column: Some(2)
+            })
+        );
         assert_eq!(result.structured, None);
     }
 
     #[test]
     fn syntax_errors_are_invalid_input_located_in_the_source() {
-        let r = GpRequest::with_nonce("x = 2\ny = 1 + )", "n");
+        let r = GpInput::with_nonce("x = 2\ny = 1 + )", "n");
         let err = "  ***   syntax error, unexpected ')': y=1+)\n  ***                                       ^-\n";
-        let (status, result) =
-            parse_outcome(&r, &outcome(ExitReason::Exited(0), &marker("n", "t_INT", "\"2\""), err));
+        let (status, result) = parse_outcome(
+            &r,
+            &outcome(ExitReason::Exited(0), &marker("n", "t_INT", "\"2\""), err),
+        );
         assert_eq!(status, EvalStatus::InvalidInput);
-        assert!(result.message.unwrap().contains("syntax error, unexpected ')'"));
-        assert_eq!(result.location, Some(Location { line: 2, column: Some(9) }));
+        assert!(result
+            .message
+            .unwrap()
+            .contains("syntax error, unexpected ')'"));
+        assert_eq!(
+            result.location,
+            Some(Location {
+                line: 2,
+                column: Some(9)
+            })
+        );
     }
 
     #[test]
     fn only_the_first_error_is_reported() {
-        let r = GpRequest::with_nonce("1/0\nfoo(", "n");
+        let r = GpInput::with_nonce("1/0\nfoo(", "n");
         let err = "  ***   at top-level: 1/0\n  ***                  ^--\n  *** _/_: impossible inverse in gdiv: 0.\n  ***   syntax error, unexpected end of file: foo(\n  ***     ^-\n";
         let (status, result) = parse_outcome(&r, &outcome(ExitReason::Exited(0), "", err));
         assert_eq!(status, EvalStatus::Error);
@@ -454,7 +631,7 @@ mod tests {
 
     #[test]
     fn stack_overflow_is_resource_exceeded() {
-        let r = GpRequest::with_nonce("vector(10^9,i,i)", "n");
+        let r = GpInput::with_nonce("vector(10^9,i,i)", "n");
         let err = "  ***   at top-level: vector(10^9,i,i)\n  ***                 ^----------------\n  *** vector: the PARI stack overflows !\n  current stack size: 1 (1 Mbytes)\n";
         let (status, _) = parse_outcome(&r, &outcome(ExitReason::Exited(0), "", err));
         assert_eq!(status, EvalStatus::ResourceExceeded);
@@ -462,7 +639,7 @@ mod tests {
 
     #[test]
     fn limits_map_to_their_statuses() {
-        let r = GpRequest::with_nonce("1", "n");
+        let r = GpInput::with_nonce("1", "n");
         let cases = [
             (ExitReason::Timeout, EvalStatus::Timeout),
             (ExitReason::CpuLimit, EvalStatus::Timeout),
@@ -475,16 +652,22 @@ mod tests {
             (ExitReason::Signal(11), EvalStatus::BackendError),
         ];
         for (exit, expected) in cases {
-            assert_eq!(parse_outcome(&r, &outcome(exit, "", "")).0, expected, "{exit}");
+            assert_eq!(
+                parse_outcome(&r, &outcome(exit, "", "")).0,
+                expected,
+                "{exit}"
+            );
         }
     }
 
     #[test]
     fn warnings_are_not_errors() {
-        let r = GpRequest::with_nonce("1", "n");
+        let r = GpInput::with_nonce("1", "n");
         let err = "  *** Warning: increasing stack size to 16000000.\n";
-        let (status, _) =
-            parse_outcome(&r, &outcome(ExitReason::Exited(0), &marker("n", "t_INT", "\"1\""), err));
+        let (status, _) = parse_outcome(
+            &r,
+            &outcome(ExitReason::Exited(0), &marker("n", "t_INT", "\"1\""), err),
+        );
         assert_eq!(status, EvalStatus::Ok);
     }
 }

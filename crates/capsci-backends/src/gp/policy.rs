@@ -78,7 +78,9 @@ pub const ALLOWED_DEFAULTS: &[&str] = &[
 
 /// Metacommands allowed (each with at most a decimal argument): precision (`\p`, `\pb`, `\ps`)
 /// and read-only displays of the last results, types, stack, user functions and version.
-const ALLOWED_META: &[&str] = &["p", "pb", "ps", "a", "b", "m", "x", "y", "s", "u", "v", "t", "h"];
+const ALLOWED_META: &[&str] = &[
+    "p", "pb", "ps", "a", "b", "m", "x", "y", "s", "u", "v", "t", "h",
+];
 
 /// One character of a statement after gp's filtering, with where it came from.
 #[derive(Debug, Clone, Copy)]
@@ -109,7 +111,10 @@ pub struct Filtered {
 fn invalid(message: &str, line: u32, column: u32) -> Rejection {
     Rejection::InvalidInput {
         message: message.to_string(),
-        location: Some(Location { line, column: Some(column) }),
+        location: Some(Location {
+            line,
+            column: Some(column),
+        }),
     }
 }
 
@@ -145,13 +150,21 @@ fn tokenise(code: &str) -> Result<Vec<Unit>, Rejection> {
                 text.push(chars[i]);
                 step!();
             }
-            units.push(Unit::Meta { text, line: start_line });
+            units.push(Unit::Meta {
+                text,
+                line: start_line,
+            });
             continue;
         }
         match c {
             '"' => {
                 let (sl, sc) = (line, column);
-                current.push(Piece { ch: c, line, column, in_string: true });
+                current.push(Piece {
+                    ch: c,
+                    line,
+                    column,
+                    in_string: true,
+                });
                 step!();
                 let mut closed = false;
                 while i < chars.len() {
@@ -159,11 +172,21 @@ fn tokenise(code: &str) -> Result<Vec<Unit>, Rejection> {
                     if d == '\n' {
                         break;
                     }
-                    current.push(Piece { ch: d, line, column, in_string: true });
+                    current.push(Piece {
+                        ch: d,
+                        line,
+                        column,
+                        in_string: true,
+                    });
                     step!();
                     if d == '\\' {
                         if i < chars.len() && chars[i] != '\n' {
-                            current.push(Piece { ch: chars[i], line, column, in_string: true });
+                            current.push(Piece {
+                                ch: chars[i],
+                                line,
+                                column,
+                                in_string: true,
+                            });
                             step!();
                         }
                     } else if d == '"' {
@@ -240,7 +263,12 @@ fn tokenise(code: &str) -> Result<Vec<Unit>, Rejection> {
                 step!();
             }
             _ => {
-                current.push(Piece { ch: c, line, column, in_string: false });
+                current.push(Piece {
+                    ch: c,
+                    line,
+                    column,
+                    in_string: false,
+                });
                 at_line_start = false;
                 step!();
             }
@@ -294,7 +322,9 @@ fn check_meta(text: &str, line: u32) -> Result<(), Rejection> {
     let body = text.trim_end().trim_start_matches('\\');
     let name_len = body.chars().take_while(|c| c.is_ascii_alphabetic()).count();
     let (name, rest) = body.split_at(name_len);
-    let rest_ok = rest.chars().all(|c| c.is_ascii_digit() || c == ' ' || c == '\t');
+    let rest_ok = rest
+        .chars()
+        .all(|c| c.is_ascii_digit() || c == ' ' || c == '\t');
     if ALLOWED_META.contains(&name) && rest_ok {
         return Ok(());
     }
@@ -536,7 +566,11 @@ mod tests {
             "{\n\\r /etc/passwd\n}",
         ];
         for code in attacks {
-            assert!(is_refused(code), "not refused: {code:?} -> {:?}", check(code));
+            assert!(
+                is_refused(code),
+                "not refused: {code:?} -> {:?}",
+                check(code)
+            );
         }
     }
 
@@ -559,7 +593,11 @@ mod tests {
             "default(/**/secure, 0)",
             "default(sec\\\nure, 0)",
         ] {
-            assert!(is_refused(code), "not refused: {code:?} -> {:?}", check(code));
+            assert!(
+                is_refused(code),
+                "not refused: {code:?} -> {:?}",
+                check(code)
+            );
         }
     }
 
@@ -585,7 +623,10 @@ mod tests {
         ];
         for (code, line, column) in cases {
             match check(code) {
-                Err(Rejection::InvalidInput { location: Some(loc), .. }) => {
+                Err(Rejection::InvalidInput {
+                    location: Some(loc),
+                    ..
+                }) => {
                     assert_eq!((loc.line, loc.column), (line, Some(column)), "{code}")
                 }
                 other => panic!("{code}: {other:?}"),

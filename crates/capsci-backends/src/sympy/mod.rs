@@ -7,14 +7,17 @@
 //!    `import`, comprehensions' `for`, ...), no braces; option values checked the same way. The
 //!    worker's AST walk (`python/capsci_sympy_worker.py`) is the second, authoritative layer: it
 //!    builds SymPy objects from an allow-list and never calls `eval`;
-//! 2. [`CasRequest::json_line`] + [`command`] — one JSON line to the worker, whose command line
+//! 2. [`WorkerRequest::json_line`] + [`command`] — one JSON line to the worker, whose command line
 //!    is fixed (`python3 -I -B -c <worker source>`), so a hot spare can be started ahead;
 //! 3. [`roots`] + [`sandbox_policy`] — the paths the package closure starts from and the policy;
 //! 4. [`parse_outcome`] — `Outcome` → (`EvalStatus`, `CasResult`).
 
-use crate::gp::limit_status;
-use capsci_core::{CasResult, CasValue, EvalStatus, Limits, Location};
-use capsci_sandbox::{Bind, Command, Outcome, SandboxPolicy, SyscallFilter};
+use crate::gp::{limit_status, not_run_outcome};
+use capsci_core::{CasResult, CasValue, EvalStatus, ExitReason, Limits, Location};
+use capsci_sandbox::{
+    Bind, CancelToken, Command, Outcome, Sandbox, SandboxError, SandboxPolicy, SparePool,
+    SyscallFilter,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -49,13 +52,30 @@ pub enum Rejection {
 
 /// The operations of `ComputerAlgebra`.
 pub const OPERATIONS: &[&str] = &[
-    "simplify", "factor", "expand", "diff", "integrate", "solve", "limit", "series", "evalf", "det",
-    "inverse", "rank", "nullspace", "rref", "eigenvals", "gcd", "div", "resultant", "groebner",
+    "simplify",
+    "factor",
+    "expand",
+    "diff",
+    "integrate",
+    "solve",
+    "limit",
+    "series",
+    "evalf",
+    "det",
+    "inverse",
+    "rank",
+    "nullspace",
+    "rref",
+    "eigenvals",
+    "gcd",
+    "div",
+    "resultant",
+    "groebner",
 ];
 
 /// One `ComputerAlgebra` call, as the worker reads it (one JSON line).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CasRequest {
+pub struct WorkerRequest {
     /// The operation, one of [`OPERATIONS`].
     pub op: String,
     /// The expression; `[e1, e2]` is a system or a list (matrix rows, polynomial pairs).
@@ -83,10 +103,29 @@ pub struct CasRequest {
     pub digits: Option<u32>,
 }
 
-impl CasRequest {
+impl WorkerRequest {
     /// A request for `op` on `expr` with no options.
     pub fn new(op: &str, expr: &str) -> Self {
-        CasRequest { op: op.to_string(), expr: expr.to_string(), ..Default::default() }
+        WorkerRequest {
+            op: op.to_string(),
+            expr: expr.to_string(),
+            ..Default::default()
+        }
+    }
+
+    /// The worker's request for a call as the front ends give it (core's `CasRequest`).
+    pub fn from_call(call: &capsci_core::request::CasRequest) -> Self {
+        WorkerRequest {
+            op: call.op.as_str().to_string(),
+            expr: call.expr.clone(),
+            var: call.var.clone(),
+            at: call.at.clone(),
+            dir: call.dir.clone(),
+            from: call.from.clone(),
+            to: call.to.clone(),
+            order: call.order,
+            digits: call.digits,
+        }
     }
 
     /// The JSON line the worker reads (with its newline).
@@ -99,11 +138,52 @@ impl CasRequest {
 
 /// Words that only appear in attempts to build or run code; refused as whole words.
 const REFUSED_WORDS: &[&str] = &[
-    "lambda", "import", "from", "for", "in", "if", "else", "async", "await", "yield", "def",
-    "class", "with", "global", "nonlocal", "del", "exec", "eval", "compile", "open", "getattr",
-    "setattr", "delattr", "globals", "locals", "vars", "breakpoint", "input", "help", "exit",
-    "quit", "os", "sys", "subprocess", "builtins", "importlib", "memoryview", "sympify",
-    "parse_expr", "not", "and", "or", "is", "None", "True", "False",
+    "lambda",
+    "import",
+    "from",
+    "for",
+    "in",
+    "if",
+    "else",
+    "async",
+    "await",
+    "yield",
+    "def",
+    "class",
+    "with",
+    "global",
+    "nonlocal",
+    "del",
+    "exec",
+    "eval",
+    "compile",
+    "open",
+    "getattr",
+    "setattr",
+    "delattr",
+    "globals",
+    "locals",
+    "vars",
+    "breakpoint",
+    "input",
+    "help",
+    "exit",
+    "quit",
+    "os",
+    "sys",
+    "subprocess",
+    "builtins",
+    "importlib",
+    "memoryview",
+    "sympify",
+    "parse_expr",
+    "not",
+    "and",
+    "or",
+    "is",
+    "None",
+    "True",
+    "False",
 ];
 
 fn refused(reason: String) -> Rejection {
@@ -124,16 +204,28 @@ fn check_text(what: &str, text: &str) -> Result<(), Rejection> {
         }
         match c {
             '\'' | '"' => {
-                return Err(refused(format!("{}: strings are not allowed", at(line, column))))
+                return Err(refused(format!(
+                    "{}: strings are not allowed",
+                    at(line, column)
+                )))
             }
             '{' | '}' => {
-                return Err(refused(format!("{}: braces (dicts, sets) are not allowed", at(line, column))))
+                return Err(refused(format!(
+                    "{}: braces (dicts, sets) are not allowed",
+                    at(line, column)
+                )))
             }
             '\\' => {
-                return Err(refused(format!("{}: backslashes are not allowed", at(line, column))))
+                return Err(refused(format!(
+                    "{}: backslashes are not allowed",
+                    at(line, column)
+                )))
             }
             ';' | '@' | '`' | '$' | '?' | '#' => {
-                return Err(refused(format!("{}: {c:?} is not allowed", at(line, column))))
+                return Err(refused(format!(
+                    "{}: {c:?} is not allowed",
+                    at(line, column)
+                )))
             }
             ':' => {
                 return Err(refused(format!(
@@ -143,16 +235,24 @@ fn check_text(what: &str, text: &str) -> Result<(), Rejection> {
             }
             '.' => {
                 let prev_digit = i > 0 && chars[i - 1].is_ascii_digit();
-                let next_word = chars.get(i + 1).is_some_and(|n| n.is_ascii_alphabetic() || *n == '_');
+                let next_word = chars
+                    .get(i + 1)
+                    .is_some_and(|n| n.is_ascii_alphabetic() || *n == '_');
                 let exponent = chars.get(i + 1).is_some_and(|n| *n == 'e' || *n == 'E');
                 if next_word && !(prev_digit && exponent) {
-                    return Err(refused(format!("{}: attribute access is not allowed", at(line, column))));
+                    return Err(refused(format!(
+                        "{}: attribute access is not allowed",
+                        at(line, column)
+                    )));
                 }
             }
             '[' => {
                 let prev = chars[..i].iter().rev().find(|c| !c.is_ascii_whitespace());
                 if prev.is_some_and(|p| p.is_ascii_alphanumeric() || matches!(p, '_' | ')' | ']')) {
-                    return Err(refused(format!("{}: subscripts are not allowed", at(line, column))));
+                    return Err(refused(format!(
+                        "{}: subscripts are not allowed",
+                        at(line, column)
+                    )));
                 }
             }
             '_' if i == 0 || !(chars[i - 1].is_ascii_alphanumeric() || chars[i - 1] == '_') => {
@@ -186,15 +286,22 @@ fn check_text(what: &str, text: &str) -> Result<(), Rejection> {
 }
 
 /// The first layer of the input policy: `Ok(())` when `request` may go to the worker.
-pub fn check(request: &CasRequest) -> Result<(), Rejection> {
+pub fn check(request: &WorkerRequest) -> Result<(), Rejection> {
     if !OPERATIONS.contains(&request.op.as_str()) {
         return Err(Rejection::InvalidInput {
-            message: format!("unknown operation `{}` (one of: {})", request.op, OPERATIONS.join(", ")),
+            message: format!(
+                "unknown operation `{}` (one of: {})",
+                request.op,
+                OPERATIONS.join(", ")
+            ),
             location: None,
         });
     }
     if request.expr.trim().is_empty() {
-        return Err(Rejection::InvalidInput { message: "the expression is empty".into(), location: None });
+        return Err(Rejection::InvalidInput {
+            message: "the expression is empty".into(),
+            location: None,
+        });
     }
     check_text("expr", &request.expr)?;
     for v in &request.var {
@@ -209,7 +316,11 @@ pub fn check(request: &CasRequest) -> Result<(), Rejection> {
         }
         check_text("var", v)?;
     }
-    for (what, value) in [("at", &request.at), ("from", &request.from), ("to", &request.to)] {
+    for (what, value) in [
+        ("at", &request.at),
+        ("from", &request.from),
+        ("to", &request.to),
+    ] {
         if let Some(v) = value {
             check_text(what, v)?;
         }
@@ -238,16 +349,37 @@ pub fn python_env() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_PYTHON_ENV))
 }
 
-/// The paths the SymPy package closure starts from: the interpreter (and the `python3` link the
-/// venv points through), its standard library, and the venv with SymPy and mpmath. The closure
-/// builder adds the shared libraries.
-pub fn roots(env: &Path) -> Vec<PathBuf> {
-    vec![
-        PathBuf::from(PYTHON_EXECUTABLE),
+/// The paths the SymPy package closure starts from (for capsci-store's `ClosureSpec`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClosureRoots {
+    /// ELF files whose shared libraries the closure must resolve: the interpreter (through the
+    /// `python3` link the venv points at) and the standard library's extension modules.
+    pub executables: Vec<PathBuf>,
+    /// Trees bound whole: the standard library and the venv (SymPy, mpmath).
+    pub trees: Vec<PathBuf>,
+}
+
+/// The SymPy closure's roots for the environment at `env`. The extension modules of
+/// `lib-dynload` are listed so that their libraries (libmpdec for `decimal`, libz, ...) are
+/// resolved too; a missing directory just lists fewer.
+pub fn roots(env: &Path) -> ClosureRoots {
+    let mut executables = vec![
         PathBuf::from("/usr/bin/python3"),
-        PathBuf::from(PYTHON_STDLIB),
-        env.to_path_buf(),
-    ]
+        PathBuf::from(PYTHON_EXECUTABLE),
+    ];
+    let dynload = Path::new(PYTHON_STDLIB).join("lib-dynload");
+    if let Ok(dir) = std::fs::read_dir(&dynload) {
+        let mut modules: Vec<PathBuf> = dir
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "so"))
+            .collect();
+        modules.sort();
+        executables.extend(modules);
+    }
+    ClosureRoots {
+        executables,
+        trees: vec![PathBuf::from(PYTHON_STDLIB), env.to_path_buf()],
+    }
 }
 
 /// How the worker is started: fixed, so a hot spare started ahead serves any call.
@@ -260,13 +392,20 @@ pub struct WorkerConfig {
 impl WorkerConfig {
     /// The worker of the environment at `env`.
     pub fn new(env: &Path) -> Self {
-        WorkerConfig { python: env.join("bin/python3") }
+        WorkerConfig {
+            python: env.join("bin/python3"),
+        }
     }
 
     /// `-I` (isolated: no environment variables, no user site, no script directory on the
     /// path), `-B` (writes no bytecode), `-c` with the worker's source.
     pub fn args(&self) -> Vec<String> {
-        vec!["-I".into(), "-B".into(), "-c".into(), WORKER_SOURCE.to_string()]
+        vec![
+            "-I".into(),
+            "-B".into(),
+            "-c".into(),
+            WORKER_SOURCE.to_string(),
+        ]
     }
 }
 
@@ -286,7 +425,7 @@ pub fn sandbox_policy(binds: &[PathBuf], limits: &Limits) -> SandboxPolicy {
 }
 
 /// The sandbox command for `request`.
-pub fn command(config: &WorkerConfig, request: &CasRequest) -> Command {
+pub fn command(config: &WorkerConfig, request: &WorkerRequest) -> Command {
     Command {
         program: config.python.clone(),
         args: config.args(),
@@ -299,12 +438,20 @@ pub fn command(config: &WorkerConfig, request: &CasRequest) -> Command {
 /// The status and result for a request the policy rejected (nothing ran).
 pub fn rejection_result(rejection: Rejection) -> (EvalStatus, CasResult) {
     match rejection {
-        Rejection::Refused { reason } => {
-            (EvalStatus::Refused, CasResult { message: Some(reason), ..Default::default() })
-        }
+        Rejection::Refused { reason } => (
+            EvalStatus::Refused,
+            CasResult {
+                message: Some(reason),
+                ..Default::default()
+            },
+        ),
         Rejection::InvalidInput { message, location } => (
             EvalStatus::InvalidInput,
-            CasResult { message: Some(message), location, ..Default::default() },
+            CasResult {
+                message: Some(message),
+                location,
+                ..Default::default()
+            },
         ),
     }
 }
@@ -358,19 +505,40 @@ pub fn parse_outcome(outcome: &Outcome) -> CasAnswer {
         // A MemoryError the worker caught and reported is still the same limit.
         return CasAnswer {
             status,
-            result: CasResult { message: Some(message), ..Default::default() },
+            result: CasResult {
+                message: Some(message),
+                ..Default::default()
+            },
             sympy_version: None,
         };
     }
-    let line = stdout.lines().rev().find(|l| l.trim_start().starts_with('{'));
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('{'));
     let parsed = line.and_then(|l| serde_json::from_str::<WorkerAnswer>(l).ok());
     let Some(answer) = parsed else {
-        let tail: String = stderr.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+        let tail: String = stderr
+            .lines()
+            .rev()
+            .take(5)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n");
         let memory = stderr.contains("MemoryError");
         return CasAnswer {
-            status: if memory { EvalStatus::ResourceExceeded } else { EvalStatus::BackendError },
+            status: if memory {
+                EvalStatus::ResourceExceeded
+            } else {
+                EvalStatus::BackendError
+            },
             result: CasResult {
-                message: Some(format!("the SymPy worker ended ({}) without an answer: {tail}", outcome.exit)),
+                message: Some(format!(
+                    "the SymPy worker ended ({}) without an answer: {tail}",
+                    outcome.exit
+                )),
                 ..Default::default()
             },
             sympy_version: None,
@@ -385,9 +553,12 @@ pub fn parse_outcome(outcome: &Outcome) -> CasAnswer {
         "timeout" => EvalStatus::Timeout,
         _ => EvalStatus::BackendError,
     };
-    let location = answer
-        .location
-        .and_then(|l| l.line.map(|line| Location { line, column: l.column.filter(|c| *c > 0) }));
+    let location = answer.location.and_then(|l| {
+        l.line.map(|line| Location {
+            line,
+            column: l.column.filter(|c| *c > 0),
+        })
+    });
     CasAnswer {
         status,
         result: CasResult {
@@ -399,6 +570,108 @@ pub fn parse_outcome(outcome: &Outcome) -> CasAnswer {
             location,
         },
         sympy_version: answer.sympy_version,
+    }
+}
+
+/// Everything one `ComputerAlgebra` call produced, for the envelope and the record.
+#[derive(Debug, Clone)]
+pub struct CasEval {
+    /// The typed status.
+    pub status: EvalStatus,
+    /// The `result` payload.
+    pub result: CasResult,
+    /// `sympy.__version__` as the worker reported it (for the backend identity).
+    pub sympy_version: Option<String>,
+    /// The exact bytes the worker read (the `input` artifact); empty when nothing ran.
+    pub stdin: Vec<u8>,
+    /// How the process ended, its output and usage (`not_run` when the policy answered).
+    pub outcome: Outcome,
+}
+
+fn finish(stdin: Vec<u8>, run: Result<Outcome, SandboxError>) -> CasEval {
+    match run {
+        Ok(outcome) => {
+            let answer = parse_outcome(&outcome);
+            CasEval {
+                status: answer.status,
+                result: answer.result,
+                sympy_version: answer.sympy_version,
+                stdin,
+                outcome,
+            }
+        }
+        Err(e) => CasEval {
+            status: EvalStatus::BackendError,
+            result: CasResult {
+                message: Some(format!("the sandbox could not run the SymPy worker: {e}")),
+                ..Default::default()
+            },
+            sympy_version: None,
+            stdin,
+            outcome: not_run_outcome(ExitReason::SandboxError, &e.to_string()),
+        },
+    }
+}
+
+fn refuse_early(request: &WorkerRequest) -> Option<CasEval> {
+    check(request).err().map(|rejection| {
+        let (status, result) = rejection_result(rejection);
+        CasEval {
+            status,
+            result,
+            sympy_version: None,
+            stdin: Vec::new(),
+            outcome: not_run_outcome(ExitReason::NotRun, ""),
+        }
+    })
+}
+
+/// A `ComputerAlgebra` call on a fresh sandboxed worker: the input policy, the run, the parse.
+/// `policy` comes from [`sandbox_policy`], `config` from [`WorkerConfig::new`].
+pub fn eval(
+    sandbox: &dyn Sandbox,
+    policy: &SandboxPolicy,
+    config: &WorkerConfig,
+    request: &WorkerRequest,
+    cancel: &CancelToken,
+) -> CasEval {
+    if let Some(answer) = refuse_early(request) {
+        return answer;
+    }
+    eval_unfiltered(sandbox, policy, config, request, cancel)
+}
+
+/// A `ComputerAlgebra` call on a hot spare of `pool` (started from [`spare_template`] under
+/// [`sandbox_policy`]), SymPy already imported.
+pub fn eval_with_spare(pool: &SparePool, request: &WorkerRequest, cancel: &CancelToken) -> CasEval {
+    if let Some(answer) = refuse_early(request) {
+        return answer;
+    }
+    let stdin = request.json_line();
+    let run = pool.run(stdin.clone(), cancel);
+    finish(stdin, run)
+}
+
+/// Sends `request` to the worker WITHOUT the Rust-side policy (the worker's own AST policy
+/// still applies). Only for testing each layer alone; the service never calls it.
+pub fn eval_unfiltered(
+    sandbox: &dyn Sandbox,
+    policy: &SandboxPolicy,
+    config: &WorkerConfig,
+    request: &WorkerRequest,
+    cancel: &CancelToken,
+) -> CasEval {
+    let command = command(config, request);
+    let stdin = command.stdin.clone();
+    finish(stdin, sandbox.run(policy, command, cancel))
+}
+
+/// The command a hot spare of the worker is started with (its stdin comes with the call).
+pub fn spare_template(config: &WorkerConfig) -> Command {
+    Command {
+        program: config.python.clone(),
+        args: config.args(),
+        ..Command::default()
     }
 }
 
@@ -420,7 +693,10 @@ mod tests {
     }
 
     fn is_refused(expr: &str) -> bool {
-        matches!(check(&CasRequest::new("simplify", expr)), Err(Rejection::Refused { .. }))
+        matches!(
+            check(&WorkerRequest::new("simplify", expr)),
+            Err(Rejection::Refused { .. })
+        )
     }
 
     #[test]
@@ -435,7 +711,11 @@ mod tests {
             "integrate_me + x_1",
             "3 // 2 + 7 % 3",
         ] {
-            assert_eq!(check(&CasRequest::new("simplify", expr)), Ok(()), "{expr}");
+            assert_eq!(
+                check(&WorkerRequest::new("simplify", expr)),
+                Ok(()),
+                "{expr}"
+            );
         }
     }
 
@@ -466,33 +746,40 @@ mod tests {
             "\u{3c0}",
             "x \\\n + 1",
         ] {
-            assert!(is_refused(expr), "not refused: {expr:?} -> {:?}", check(&CasRequest::new("simplify", expr)));
+            assert!(
+                is_refused(expr),
+                "not refused: {expr:?} -> {:?}",
+                check(&WorkerRequest::new("simplify", expr))
+            );
         }
     }
 
     #[test]
     fn options_are_checked_like_the_expression() {
-        let mut r = CasRequest::new("limit", "sin(x)/x");
+        let mut r = WorkerRequest::new("limit", "sin(x)/x");
         r.at = Some("__import__".into());
         assert!(matches!(check(&r), Err(Rejection::Refused { .. })));
-        let mut r = CasRequest::new("diff", "x");
+        let mut r = WorkerRequest::new("diff", "x");
         r.var = vec!["x.y".into()];
         assert!(matches!(check(&r), Err(Rejection::Refused { .. })));
-        let mut r = CasRequest::new("diff", "x");
+        let mut r = WorkerRequest::new("diff", "x");
         r.var = vec!["2x".into()];
         assert!(matches!(check(&r), Err(Rejection::InvalidInput { .. })));
-        let mut r = CasRequest::new("limit", "x");
+        let mut r = WorkerRequest::new("limit", "x");
         r.dir = Some("up".into());
         assert!(matches!(check(&r), Err(Rejection::InvalidInput { .. })));
-        let mut r = CasRequest::new("integrate", "x");
+        let mut r = WorkerRequest::new("integrate", "x");
         r.from = Some("0".into());
         assert!(matches!(check(&r), Err(Rejection::InvalidInput { .. })));
-        assert!(matches!(check(&CasRequest::new("shell", "x")), Err(Rejection::InvalidInput { .. })));
+        assert!(matches!(
+            check(&WorkerRequest::new("shell", "x")),
+            Err(Rejection::InvalidInput { .. })
+        ));
     }
 
     #[test]
     fn request_is_one_json_line_with_the_cli_words() {
-        let mut r = CasRequest::new("integrate", "x");
+        let mut r = WorkerRequest::new("integrate", "x");
         r.from = Some("-oo".into());
         r.to = Some("0".into());
         let line = String::from_utf8(r.json_line()).unwrap();
@@ -523,16 +810,32 @@ mod tests {
         let line = r#"{"status": "invalid_input", "message": "expr: invalid syntax", "location": {"line": 1, "column": 3}}"#;
         let a = parse_outcome(&outcome(ExitReason::Exited(0), line, ""));
         assert_eq!(a.status, EvalStatus::InvalidInput);
-        assert_eq!(a.result.location, Some(Location { line: 1, column: Some(3) }));
+        assert_eq!(
+            a.result.location,
+            Some(Location {
+                line: 1,
+                column: Some(3)
+            })
+        );
     }
 
     #[test]
     fn crashes_and_limits_are_typed() {
-        let a = parse_outcome(&outcome(ExitReason::Exited(1), "", "Traceback\nImportError: x"));
+        let a = parse_outcome(&outcome(
+            ExitReason::Exited(1),
+            "",
+            "Traceback\nImportError: x",
+        ));
         assert_eq!(a.status, EvalStatus::BackendError);
         assert!(a.result.message.unwrap().contains("ImportError"));
-        assert_eq!(parse_outcome(&outcome(ExitReason::Timeout, "", "")).status, EvalStatus::Timeout);
-        assert_eq!(parse_outcome(&outcome(ExitReason::CpuLimit, "", "")).status, EvalStatus::Timeout);
+        assert_eq!(
+            parse_outcome(&outcome(ExitReason::Timeout, "", "")).status,
+            EvalStatus::Timeout
+        );
+        assert_eq!(
+            parse_outcome(&outcome(ExitReason::CpuLimit, "", "")).status,
+            EvalStatus::Timeout
+        );
         assert_eq!(
             parse_outcome(&outcome(ExitReason::MemoryLimit, "", "")).status,
             EvalStatus::ResourceExceeded
