@@ -70,7 +70,11 @@ impl ArtifactId {
         let hex = text
             .strip_prefix("blake3:")
             .ok_or_else(|| BlobError::BadId(text.to_string()))?;
-        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if hex.len() != 64
+            || !hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             return Err(BlobError::BadId(text.to_string()));
         }
         Ok(ArtifactId(text.to_string()))

@@ -165,6 +165,7 @@ pub struct PythonPackage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PackageClosure {
     /// `blake3:<hex>` of the canonical form.
+    #[serde(default)]
     pub id: String,
     /// Backend name.
     pub name: String,
@@ -224,7 +225,11 @@ impl PackageClosure {
 
     /// Distinct licenses of the closure's packages.
     pub fn licenses(&self) -> Vec<String> {
-        let set: BTreeSet<String> = self.entries.iter().filter_map(|e| e.license.clone()).collect();
+        let set: BTreeSet<String> = self
+            .entries
+            .iter()
+            .filter_map(|e| e.license.clone())
+            .collect();
         set.into_iter().collect()
     }
 }
@@ -311,7 +316,10 @@ impl Closures {
     }
 
     /// Computes the closure of `spec` and stores it (so records can cite it by id).
-    pub fn compute(&self, spec: &ClosureSpec) -> Result<(PackageClosure, ClosureStats), ClosureError> {
+    pub fn compute(
+        &self,
+        spec: &ClosureSpec,
+    ) -> Result<(PackageClosure, ClosureStats), ClosureError> {
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         let tx = conn.transaction()?;
         let mut work = Work {
@@ -362,7 +370,9 @@ impl Closures {
     pub fn get(&self, id: &str) -> Result<Option<PackageClosure>, ClosureError> {
         let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         let body: Option<String> = conn
-            .query_row("SELECT body FROM closures WHERE id = ?1", [id], |r| r.get(0))
+            .query_row("SELECT body FROM closures WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
             .optional()?;
         match body {
             None => Ok(None),
@@ -375,7 +385,12 @@ impl Closures {
     }
 
     /// Adds a path, following a symlink chain to its final file; returns the final path.
-    fn add_path(&self, work: &mut Work<'_>, path: &Path, role: EntryRole) -> Result<PathBuf, ClosureError> {
+    fn add_path(
+        &self,
+        work: &mut Work<'_>,
+        path: &Path,
+        role: EntryRole,
+    ) -> Result<PathBuf, ClosureError> {
         let mut current = absolute(path);
         for _ in 0..40 {
             let meta = fs::symlink_metadata(&current).map_err(|source| ClosureError::Io {
@@ -389,19 +404,21 @@ impl Closures {
                     path: current.clone(),
                     source,
                 })?;
-                work.entries.entry(current.clone()).or_insert_with(|| ClosureEntry {
-                    path: current.clone(),
-                    kind: EntryKind::Symlink,
-                    role,
-                    hash: None,
-                    target: Some(target.to_string_lossy().into_owned()),
-                    size: 0,
-                    mode: meta.mode() & 0o7777,
-                    files: None,
-                    package: None,
-                    version: None,
-                    license: None,
-                });
+                work.entries
+                    .entry(current.clone())
+                    .or_insert_with(|| ClosureEntry {
+                        path: current.clone(),
+                        kind: EntryKind::Symlink,
+                        role,
+                        hash: None,
+                        target: Some(target.to_string_lossy().into_owned()),
+                        size: 0,
+                        mode: meta.mode() & 0o7777,
+                        files: None,
+                        package: None,
+                        version: None,
+                        license: None,
+                    });
                 let parent = current.parent().unwrap_or(Path::new("/")).to_path_buf();
                 current = normalize(&parent.join(target));
                 continue;
@@ -448,7 +465,11 @@ impl Closures {
             return Ok(());
         }
         let info = self.elf_info(work, &real)?;
-        let origin = real.parent().unwrap_or(Path::new("/")).to_string_lossy().into_owned();
+        let origin = real
+            .parent()
+            .unwrap_or(Path::new("/"))
+            .to_string_lossy()
+            .into_owned();
         let expand = |list: &[String]| -> Vec<String> {
             list.iter()
                 .map(|p| p.replace("${ORIGIN}", &origin).replace("$ORIGIN", &origin))
@@ -518,7 +539,9 @@ impl Closures {
         let cached: Option<(i64, i64, i64, i64, String)> = work
             .tx
             .prepare_cached("SELECT dev, ino, size, mtime_ns, info FROM elf_cache WHERE path = ?1")?
-            .query_row([key.as_ref()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .query_row([key.as_ref()], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
             .optional()?;
         if let Some((dev, ino, size, mtime, info)) = cached {
             if stamp_matches(stamp, dev, ino, size, mtime) {
@@ -553,13 +576,22 @@ impl Closures {
     }
 
     /// The file's hash, from the cache when its stat data is unchanged.
-    fn file_hash(&self, work: &mut Work<'_>, path: &Path, meta: &fs::Metadata) -> Result<String, ClosureError> {
+    fn file_hash(
+        &self,
+        work: &mut Work<'_>,
+        path: &Path,
+        meta: &fs::Metadata,
+    ) -> Result<String, ClosureError> {
         let stamp = Stamp::of(meta);
         let key = path.to_string_lossy();
         let cached: Option<(i64, i64, i64, i64, String)> = work
             .tx
-            .prepare_cached("SELECT dev, ino, size, mtime_ns, hash FROM hash_cache WHERE path = ?1")?
-            .query_row([key.as_ref()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .prepare_cached(
+                "SELECT dev, ino, size, mtime_ns, hash FROM hash_cache WHERE path = ?1",
+            )?
+            .query_row([key.as_ref()], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
             .optional()?;
         if let Some((dev, ino, size, mtime, hash)) = cached {
             if stamp_matches(stamp, dev, ino, size, mtime) {
@@ -617,7 +649,9 @@ impl Closures {
         let key = root.to_string_lossy().into_owned();
         let cached: Option<(String, String, i64, i64)> = work
             .tx
-            .prepare_cached("SELECT fingerprint, hash, files, size FROM tree_cache WHERE path = ?1")?
+            .prepare_cached(
+                "SELECT fingerprint, hash, files, size FROM tree_cache WHERE path = ?1",
+            )?
             .query_row([&key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
             .optional()?;
         let (hash, files, size) = match cached {
@@ -676,11 +710,13 @@ impl Closures {
         tx: &rusqlite::Transaction<'_>,
         path: &Path,
         generation: &str,
-    ) -> Result<Option<(String, Option<String>, Option<String>)>, ClosureError> {
+    ) -> Result<Option<PackageInfo>, ClosureError> {
         let key = path.to_string_lossy().into_owned();
         type Row = (String, Option<String>, Option<String>, Option<String>);
         let cached: Option<Row> = tx
-            .prepare_cached("SELECT generation, package, version, license FROM pkg_cache WHERE path = ?1")?
+            .prepare_cached(
+                "SELECT generation, package, version, license FROM pkg_cache WHERE path = ?1",
+            )?
             .query_row([&key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
             .optional()?;
         if let Some((g, package, version, license)) = cached {
@@ -713,7 +749,11 @@ fn absolute(path: &Path) -> PathBuf {
     if path.is_absolute() {
         normalize(path)
     } else {
-        normalize(&std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")).join(path))
+        normalize(
+            &std::env::current_dir()
+                .unwrap_or_else(|_| PathBuf::from("/"))
+                .join(path),
+        )
     }
 }
 
@@ -802,7 +842,13 @@ fn is_elf64_x86(path: &Path) -> bool {
     let mut head = [0u8; 20];
     match fs::File::open(path).and_then(|mut f| f.read_exact(&mut head)) {
         // ELF magic, 64-bit class, little-endian, e_machine = EM_X86_64 (62).
-        Ok(()) => &head[..4] == b"\x7fELF" && head[4] == 2 && head[5] == 1 && head[18] == 62 && head[19] == 0,
+        Ok(()) => {
+            &head[..4] == b"\x7fELF"
+                && head[4] == 2
+                && head[5] == 1
+                && head[18] == 62
+                && head[19] == 0
+        }
         Err(_) => false,
     }
 }
@@ -864,19 +910,26 @@ fn read_ld_so_cache() -> HashMap<String, PathBuf> {
     let entries = start + 48;
     for i in 0..nlibs as usize {
         let e = entries + i * 24;
-        let (Some(flags), Some(key), Some(value)) = (u32_at(e), u32_at(e + 4), u32_at(e + 8)) else {
+        let (Some(flags), Some(key), Some(value)) = (u32_at(e), u32_at(e + 4), u32_at(e + 8))
+        else {
             break;
         };
         // FLAG_ELF_LIBC6 | FLAG_X8664_LIB64.
         if flags != 0x0303 {
             continue;
         }
-        if let (Some(name), Some(path)) = (cstr_at(start + key as usize), cstr_at(start + value as usize)) {
+        if let (Some(name), Some(path)) = (
+            cstr_at(start + key as usize),
+            cstr_at(start + value as usize),
+        ) {
             map.entry(name).or_insert_with(|| PathBuf::from(path));
         }
     }
     map
 }
+
+/// `(package, version, license)` of a path.
+type PackageInfo = (String, Option<String>, Option<String>);
 
 /// Changes whenever a package is installed or removed.
 fn dpkg_generation() -> String {
@@ -905,7 +958,11 @@ impl DpkgIndex {
                 let pkg = pkg.split(':').next().unwrap_or(pkg).to_string();
                 if let Ok(text) = fs::read_to_string(entry.path()) {
                     for line in text.lines() {
-                        index.owners.entry(line.to_string()).or_default().push(pkg.clone());
+                        index
+                            .owners
+                            .entry(line.to_string())
+                            .or_default()
+                            .push(pkg.clone());
                     }
                 }
             }
@@ -924,7 +981,7 @@ impl DpkgIndex {
         index
     }
 
-    fn lookup(&mut self, path: &Path) -> Option<(String, Option<String>, Option<String>)> {
+    fn lookup(&mut self, path: &Path) -> Option<PackageInfo> {
         let text = path.to_string_lossy().into_owned();
         let mut candidates = vec![text.clone()];
         if let Ok(real) = fs::canonicalize(path) {
@@ -1026,7 +1083,10 @@ mod tests {
 
     #[test]
     fn normalize_resolves_dot_dot() {
-        assert_eq!(normalize(Path::new("/usr/bin/../lib/./x")), PathBuf::from("/usr/lib/x"));
+        assert_eq!(
+            normalize(Path::new("/usr/bin/../lib/./x")),
+            PathBuf::from("/usr/lib/x")
+        );
     }
 
     #[test]
@@ -1041,8 +1101,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("capsci-lock-{}", std::process::id()));
         fs::create_dir_all(&dir).expect("dir");
         let lock = dir.join("req.lock");
-        fs::write(&lock, "# c\nSymPy==1.13.3 \\\n    --hash=sha256:aa\nmpmath==1.3.0 --hash=sha256:bb\n")
-            .expect("write");
+        fs::write(
+            &lock,
+            "# c\nSymPy==1.13.3 \\\n    --hash=sha256:aa\nmpmath==1.3.0 --hash=sha256:bb\n",
+        )
+        .expect("write");
         let pkgs = parse_lock(&lock).expect("parse");
         assert_eq!(pkgs.len(), 2);
         assert_eq!(pkgs[1].name, "sympy");

@@ -129,7 +129,8 @@ pub fn open(path: &Path) -> Result<Connection, DbError> {
         path: path.to_path_buf(),
         reason: e.to_string(),
     };
-    conn.busy_timeout(Duration::from_secs(60)).map_err(corrupt)?;
+    conn.busy_timeout(Duration::from_secs(60))
+        .map_err(corrupt)?;
     // The first real read: fails with "file is not a database" for garbage.
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -137,7 +138,9 @@ pub fn open(path: &Path) -> Result<Connection, DbError> {
     if version > SCHEMA_VERSION {
         return Err(DbError::Corrupt {
             path: path.to_path_buf(),
-            reason: format!("schema version {version} is newer than this capsci ({SCHEMA_VERSION})"),
+            reason: format!(
+                "schema version {version} is newer than this capsci ({SCHEMA_VERSION})"
+            ),
         });
     }
     let mode: String = conn

@@ -150,7 +150,11 @@ impl Jobs {
     pub fn get(&self, id: &str) -> Result<Option<Job>, JobError> {
         let row = self
             .conn()
-            .query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"), [id], row_to_job)
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"),
+                [id],
+                row_to_job,
+            )
             .optional()?;
         row.map(fix_state).transpose()
     }
@@ -158,8 +162,9 @@ impl Jobs {
     /// The most recent `limit` jobs, newest first (ids are time-ordered ULIDs).
     pub fn list(&self, limit: usize) -> Result<Vec<Job>, JobError> {
         let conn = self.conn();
-        let mut stmt =
-            conn.prepare_cached(&format!("SELECT {COLUMNS} FROM jobs ORDER BY id DESC LIMIT ?1"))?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM jobs ORDER BY id DESC LIMIT ?1"
+        ))?;
         let rows = stmt.query_map([limit as i64], row_to_job)?;
         let mut out = Vec::new();
         for row in rows {
@@ -273,7 +278,11 @@ impl Jobs {
     pub fn cancel_requested(&self, id: &str) -> Result<bool, JobError> {
         let flag: Option<i64> = self
             .conn()
-            .query_row("SELECT cancel_requested FROM jobs WHERE id = ?1", [id], |r| r.get(0))
+            .query_row(
+                "SELECT cancel_requested FROM jobs WHERE id = ?1",
+                [id],
+                |r| r.get(0),
+            )
             .optional()?;
         flag.map(|f| f != 0)
             .ok_or_else(|| JobError::NotFound(id.to_string()))
@@ -283,7 +292,9 @@ impl Jobs {
     pub fn wait(&self, id: &str, timeout: Duration) -> Result<Job, JobError> {
         let deadline = Instant::now() + timeout;
         loop {
-            let job = self.get(id)?.ok_or_else(|| JobError::NotFound(id.to_string()))?;
+            let job = self
+                .get(id)?
+                .ok_or_else(|| JobError::NotFound(id.to_string()))?;
             if job.state.is_final() {
                 return Ok(job);
             }
@@ -313,7 +324,11 @@ impl Jobs {
             }
             tx.execute(
                 "UPDATE jobs SET state = 'interrupted', finished_at = ?2, error = ?3 WHERE id = ?1",
-                params![id, now, format!("capsci stopped while the job ran (owner {owner} is gone)")],
+                params![
+                    id,
+                    now,
+                    format!("capsci stopped while the job ran (owner {owner} is gone)")
+                ],
             )?;
             changed.push(id);
         }

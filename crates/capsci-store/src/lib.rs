@@ -92,7 +92,11 @@ impl std::fmt::Debug for ArtifactStore {
 
 impl ArtifactStore {
     /// Stores a stream (never held in memory whole); returns its content address.
-    pub fn put_reader(&self, mut reader: impl Read, media_type: &str) -> Result<ArtifactId, BlobError> {
+    pub fn put_reader(
+        &self,
+        mut reader: impl Read,
+        media_type: &str,
+    ) -> Result<ArtifactId, BlobError> {
         let (id, size) = self.blobs.put_reader(&mut reader)?;
         self.meta.lock().unwrap_or_else(|p| p.into_inner()).execute(
             "INSERT OR IGNORE INTO artifacts (id, size, media_type, created_at) VALUES (?1, ?2, ?3, ?4)",
@@ -184,7 +188,11 @@ impl Store {
     /// The default store directory: `$CAPSCI_STORE`, else `$XDG_DATA_HOME/capsci`, else
     /// `~/.local/share/capsci`.
     pub fn default_dir() -> Result<PathBuf, StoreError> {
-        let non_empty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let non_empty = |k: &str| {
+            std::env::var_os(k)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
         if let Some(dir) = non_empty("CAPSCI_STORE") {
             return Ok(dir);
         }
@@ -214,7 +222,8 @@ impl Store {
         let shared = Arc::new(Mutex::new(db::open(&db_path)?));
         let blobs: Arc<dyn BlobStore> = Arc::new(DirBlobStore::open(dir)?);
         let key = log::load_or_create_key(&keys.join("checkpoint.key"))?;
-        let records: Arc<dyn RecordStore> = Arc::new(SqliteRecordStore::open(&db_path, shared.clone())?);
+        let records: Arc<dyn RecordStore> =
+            Arc::new(SqliteRecordStore::open(&db_path, shared.clone())?);
         let log = ProvenanceLog::new(records, blobs.clone(), shared.clone(), key);
         let jobs = Jobs::new(shared.clone());
         let recovered = jobs.recover_interrupted()?;
@@ -276,11 +285,9 @@ impl Store {
     /// and closure it names, is in this store.
     pub fn publish_experiment(&self, id: &str) -> Result<(), RegistryError> {
         let closures = &self.closures;
-        self.experiments.publish(
-            id,
-            &self.log,
-            self.artifacts.blobs.as_ref(),
-            &|closure| Ok(closures.get(closure)?.is_some()),
-        )
+        self.experiments
+            .publish(id, &self.log, self.artifacts.blobs.as_ref(), &|closure| {
+                Ok(closures.get(closure)?.is_some())
+            })
     }
 }

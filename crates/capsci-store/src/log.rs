@@ -371,8 +371,9 @@ fn write_batch(conn: &mut Connection, batch: &[AppendRequest]) -> Result<Vec<Rec
     };
     let mut refs = Vec::new();
     {
-        let mut insert =
-            tx.prepare_cached("INSERT INTO records (seq, id, prev, hash, body) VALUES (?1, ?2, ?3, ?4, ?5)")?;
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO records (seq, id, prev, hash, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
         for req in batch {
             for draft in &req.drafts {
                 seq += 1;
@@ -450,7 +451,9 @@ impl RecordStore for SqliteRecordStore {
             )
             .optional()?;
         match row {
-            Some((seq, id, prev, hash, body)) => Ok(Some(row_to_record(seq, id, prev, hash, body)?)),
+            Some((seq, id, prev, hash, body)) => {
+                Ok(Some(row_to_record(seq, id, prev, hash, body)?))
+            }
             None => Ok(None),
         }
     }
@@ -476,7 +479,8 @@ impl RecordStore for SqliteRecordStore {
         // One read transaction: a consistent snapshot even while other processes append.
         conn.execute_batch("BEGIN")?;
         let result = (|| {
-            let mut stmt = conn.prepare("SELECT seq, id, prev, hash, body FROM records ORDER BY seq")?;
+            let mut stmt =
+                conn.prepare("SELECT seq, id, prev, hash, body FROM records ORDER BY seq")?;
             let mut rows = stmt.query([])?;
             while let Some(row) = rows.next()? {
                 let raw = RawRecord {
@@ -808,7 +812,11 @@ impl ProvenanceLog {
             let sig_ok = cp.public_key == trusted_hex
                 && unhex::<64>(&cp.signature)
                     .map(|s| ed25519_dalek::Signature::from_bytes(&s))
-                    .map(|s| trusted.verify(&Checkpoint::message(cp.seq, &cp.head), &s).is_ok())
+                    .map(|s| {
+                        trusted
+                            .verify(&Checkpoint::message(cp.seq, &cp.head), &s)
+                            .is_ok()
+                    })
                     .unwrap_or(false);
             if !sig_ok {
                 problems.push(Problem::CheckpointSignature { seq: cp.seq });

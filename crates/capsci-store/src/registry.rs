@@ -132,8 +132,12 @@ impl Experiments {
 
     /// Registers a run specification (a non-empty JSON array of calls) as a draft; the same
     /// spec always gets the same id, and registering it again changes nothing.
-    pub fn create(&self, spec: &serde_json::Value, labels: &[String]) -> Result<String, RegistryError> {
-        if !spec.as_array().is_some_and(|a| !a.is_empty()) {
+    pub fn create(
+        &self,
+        spec: &serde_json::Value,
+        labels: &[String],
+    ) -> Result<String, RegistryError> {
+        if spec.as_array().is_none_or(|a| a.is_empty()) {
             return Err(RegistryError::BadSpec);
         }
         let canonical = canonical_json(spec);
@@ -156,19 +160,22 @@ impl Experiments {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
             )
             .optional()?;
-        Ok(row.map(|(spec, status, labels, results, created_at, updated_at)| Experiment {
-            id: id.to_string(),
-            spec: serde_json::from_str(&spec).unwrap_or(serde_json::Value::Null),
-            status: ReviewStatus::parse(&status).unwrap_or(ReviewStatus::Draft),
-            labels: serde_json::from_str(&labels).unwrap_or_default(),
-            results: serde_json::from_str(&results).unwrap_or_default(),
-            created_at,
-            updated_at,
-        }))
+        Ok(row.map(
+            |(spec, status, labels, results, created_at, updated_at)| Experiment {
+                id: id.to_string(),
+                spec: serde_json::from_str(&spec).unwrap_or(serde_json::Value::Null),
+                status: ReviewStatus::parse(&status).unwrap_or(ReviewStatus::Draft),
+                labels: serde_json::from_str(&labels).unwrap_or_default(),
+                results: serde_json::from_str(&results).unwrap_or_default(),
+                created_at,
+                updated_at,
+            },
+        ))
     }
 
     fn must_get(&self, id: &str) -> Result<Experiment, RegistryError> {
-        self.get(id)?.ok_or_else(|| RegistryError::NotFound(id.to_string()))
+        self.get(id)?
+            .ok_or_else(|| RegistryError::NotFound(id.to_string()))
     }
 
     fn save(&self, e: &Experiment) -> Result<(), RegistryError> {

@@ -117,7 +117,8 @@ pub fn identity_alive(identity: &str) -> bool {
     let Ok(pid) = pid.parse::<u32>() else {
         return false;
     };
-    let current_boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+    let current_boot =
+        std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
     if current_boot.trim() != boot {
         return false;
     }
@@ -175,7 +176,10 @@ mod tests {
     #[test]
     fn canonical_json_sorts_keys_at_every_level() {
         let v = serde_json::json!({"b": 1, "a": {"d": [1, {"z": 0, "y": "x"}], "c": null}});
-        assert_eq!(canonical_json(&v), r#"{"a":{"c":null,"d":[1,{"y":"x","z":0}]},"b":1}"#);
+        assert_eq!(
+            canonical_json(&v),
+            r#"{"a":{"c":null,"d":[1,{"y":"x","z":0}]},"b":1}"#
+        );
     }
 
     #[test]

@@ -23,7 +23,10 @@ fn zz_child_entry() {
     let (threads, count) = match mode.as_str() {
         "append-loop" => (4, 50_000u64),
         other => {
-            let n = other.strip_prefix("append-").and_then(|n| n.parse().ok()).expect("mode");
+            let n = other
+                .strip_prefix("append-")
+                .and_then(|n| n.parse().ok())
+                .expect("mode");
             (2, n)
         }
     };
@@ -97,7 +100,10 @@ fn appended_records_read_back_in_chain_order_and_verify() {
     let one = store.log().get(&refs[2].id).expect("get").expect("present");
     assert_eq!(one, records[2]);
     assert!(store.log().get("rec_nope").expect("get").is_none());
-    let report = store.log().verify(&VerifyOptions::default()).expect("verify");
+    let report = store
+        .log()
+        .verify(&VerifyOptions::default())
+        .expect("verify");
     assert!(report.ok(), "{:?}", report.problems);
     assert_eq!(report.records, 5);
     // 5 inputs, 5 logs, one shared output.
@@ -134,11 +140,17 @@ fn kill_9_during_appends_loses_no_acknowledged_record() {
         proc.wait().expect("reap");
         assert!(seen > 0, "round {round}: the child acknowledged nothing");
         let store = Store::open(dir.path()).expect("reopen after kill");
-        let report = store.log().verify(&VerifyOptions::default()).expect("verify");
+        let report = store
+            .log()
+            .verify(&VerifyOptions::default())
+            .expect("verify");
         assert!(report.ok(), "round {round}: {:?}", report.first_problem());
         let present = all_ids(&store);
         let lost: Vec<_> = acknowledged.difference(&present).collect();
-        assert!(lost.is_empty(), "round {round}: acknowledged records lost: {lost:?}");
+        assert!(
+            lost.is_empty(),
+            "round {round}: acknowledged records lost: {lost:?}"
+        );
     }
     assert!(acknowledged.len() >= 20);
 }
@@ -148,14 +160,24 @@ fn concurrent_threads_and_processes_append_to_one_chain() {
     let dir = TempDir::new("concurrent");
     let store = Arc::new(Store::open(dir.path()).expect("open"));
     let children: Vec<_> = (0..3)
-        .map(|_| child("zz_child_entry", "append-60", dir.path()).spawn().expect("spawn"))
+        .map(|_| {
+            child("zz_child_entry", "append-60", dir.path())
+                .spawn()
+                .expect("spawn")
+        })
         .collect();
     let threads: Vec<_> = (0..4u64)
         .map(|t| {
             let store = store.clone();
             std::thread::spawn(move || {
                 (0..50u64)
-                    .map(|i| store.log().append(draft(&store, t * 1000 + i)).expect("append").id)
+                    .map(|i| {
+                        store
+                            .log()
+                            .append(draft(&store, t * 1000 + i))
+                            .expect("append")
+                            .id
+                    })
                     .collect::<Vec<_>>()
             })
         })
@@ -172,7 +194,10 @@ fn concurrent_threads_and_processes_append_to_one_chain() {
         expected.extend(ids);
     }
     assert_eq!(expected.len(), 200 + 180);
-    let report = store.log().verify(&VerifyOptions::default()).expect("verify");
+    let report = store
+        .log()
+        .verify(&VerifyOptions::default())
+        .expect("verify");
     assert!(report.ok(), "{:?}", report.first_problem());
     assert_eq!(report.records, 380);
     assert_eq!(all_ids(&store), expected);
@@ -185,7 +210,11 @@ fn tamper_fixture(name: &str) -> (TempDir, Store, Connection) {
     for n in 0..10 {
         store.log().append(draft(&store, n)).expect("append");
     }
-    assert!(store.log().verify(&VerifyOptions::default()).expect("verify").ok());
+    assert!(store
+        .log()
+        .verify(&VerifyOptions::default())
+        .expect("verify")
+        .ok());
     let conn = Connection::open(dir.path().join("capsci.db")).expect("raw db");
     (dir, store, conn)
 }
@@ -206,8 +235,14 @@ fn an_edited_record_is_named() {
         )
         .expect("edit");
     assert_eq!(changed, 1);
-    let report = store.log().verify(&VerifyOptions::default()).expect("verify");
-    assert_eq!(report.first_problem(), Some(&Problem::RecordAltered { seq: 7, id }));
+    let report = store
+        .log()
+        .verify(&VerifyOptions::default())
+        .expect("verify");
+    assert_eq!(
+        report.first_problem(),
+        Some(&Problem::RecordAltered { seq: 7, id })
+    );
     assert_eq!(report.problems.len(), 1);
 }
 
@@ -215,8 +250,12 @@ fn an_edited_record_is_named() {
 fn a_deleted_record_is_named() {
     let (_dir, store, conn) = tamper_fixture("delete");
     let next = record_id(&conn, 5);
-    conn.execute("DELETE FROM records WHERE seq = 4", []).expect("delete");
-    let report = store.log().verify(&VerifyOptions::default()).expect("verify");
+    conn.execute("DELETE FROM records WHERE seq = 4", [])
+        .expect("delete");
+    let report = store
+        .log()
+        .verify(&VerifyOptions::default())
+        .expect("verify");
     assert_eq!(
         report.first_problem(),
         Some(&Problem::Missing {
@@ -239,8 +278,14 @@ fn two_swapped_records_are_named() {
          UPDATE records SET seq = 5 WHERE seq = -3;",
     )
     .expect("swap");
-    let report = store.log().verify(&VerifyOptions::default()).expect("verify");
-    assert_eq!(report.first_problem(), Some(&Problem::ChainBroken { seq: 3, id: moved }));
+    let report = store
+        .log()
+        .verify(&VerifyOptions::default())
+        .expect("verify");
+    assert_eq!(
+        report.first_problem(),
+        Some(&Problem::ChainBroken { seq: 3, id: moved })
+    );
 }
 
 #[test]
@@ -260,10 +305,17 @@ fn a_changed_artifact_byte_is_named_with_its_record() {
     perms.set_readonly(false);
     std::fs::set_permissions(&path, perms).expect("chmod");
     std::fs::write(&path, &bytes).expect("tamper");
-    let report = store.log().verify(&VerifyOptions::default()).expect("verify");
+    let report = store
+        .log()
+        .verify(&VerifyOptions::default())
+        .expect("verify");
     match report.first_problem() {
         Some(Problem::ArtifactAltered {
-            seq, role, artifact, record, ..
+            seq,
+            role,
+            artifact,
+            record,
+            ..
         }) => {
             assert_eq!(*seq, 6);
             assert_eq!(role, "input");
@@ -276,9 +328,15 @@ fn a_changed_artifact_byte_is_named_with_its_record() {
     assert!(store.artifacts().get_bytes(&input).is_err());
     // A missing artifact is named as missing.
     std::fs::remove_file(&path).expect("remove");
-    let report = store.log().verify(&VerifyOptions::default()).expect("verify");
+    let report = store
+        .log()
+        .verify(&VerifyOptions::default())
+        .expect("verify");
     assert!(
-        matches!(report.first_problem(), Some(Problem::ArtifactMissing { seq: 6, .. })),
+        matches!(
+            report.first_problem(),
+            Some(Problem::ArtifactMissing { seq: 6, .. })
+        ),
         "{:?}",
         report.first_problem()
     );
@@ -289,7 +347,11 @@ fn checkpoints_catch_truncation_and_a_rewritten_chain() {
     let (_dir, store, conn) = tamper_fixture("checkpoint");
     let cp = store.log().checkpoint().expect("checkpoint");
     assert_eq!(cp.seq, 10);
-    assert!(store.log().verify(&VerifyOptions::default()).expect("verify").ok());
+    assert!(store
+        .log()
+        .verify(&VerifyOptions::default())
+        .expect("verify")
+        .ok());
     // Rewrite record 9 and re-hash it and its successor consistently: only the signed head
     // can tell.
     let rows: Vec<(i64, String, String, String)> = {
@@ -312,16 +374,29 @@ fn checkpoints_catch_truncation_and_a_rewritten_chain() {
         .expect("rewrite");
         prev = hash;
     }
-    let report = store.log().verify(&VerifyOptions::default()).expect("verify");
+    let report = store
+        .log()
+        .verify(&VerifyOptions::default())
+        .expect("verify");
     assert!(
-        matches!(report.first_problem(), Some(Problem::CheckpointMismatch { seq: 10, .. })),
+        matches!(
+            report.first_problem(),
+            Some(Problem::CheckpointMismatch { seq: 10, .. })
+        ),
         "{:?}",
         report.problems
     );
     // Removing the tail is caught the same way.
-    conn.execute("DELETE FROM records WHERE seq >= 9", []).expect("truncate");
-    let report = store.log().verify(&VerifyOptions::default()).expect("verify");
-    assert_eq!(report.first_problem(), Some(&Problem::Truncated { seq: 10, head: 8 }));
+    conn.execute("DELETE FROM records WHERE seq >= 9", [])
+        .expect("truncate");
+    let report = store
+        .log()
+        .verify(&VerifyOptions::default())
+        .expect("verify");
+    assert_eq!(
+        report.first_problem(),
+        Some(&Problem::Truncated { seq: 10, head: 8 })
+    );
 }
 
 #[test]
@@ -355,8 +430,14 @@ fn a_copied_log_verifies_elsewhere_with_the_exported_key_only() {
     assert!(report.ok(), "{:?}", report.problems);
     assert_eq!(report.checkpoints_checked, 1);
     // Under the copy's own (different) key, the checkpoint is not trusted.
-    let report = elsewhere.log().verify(&VerifyOptions::default()).expect("verify");
-    assert_eq!(report.first_problem(), Some(&Problem::CheckpointSignature { seq: 10 }));
+    let report = elsewhere
+        .log()
+        .verify(&VerifyOptions::default())
+        .expect("verify");
+    assert_eq!(
+        report.first_problem(),
+        Some(&Problem::CheckpointSignature { seq: 10 })
+    );
     let bad = VerifyOptions {
         trusted_key: Some("zz".into()),
         ..Default::default()
@@ -375,9 +456,15 @@ fn a_record_exports_as_prov_json() {
     let prov = store.log().export_prov(&r.id).expect("export");
     let act = format!("capsci:{}", r.id);
     assert_eq!(prov["activity"][&act]["capsci:method"], "check");
-    assert_eq!(prov["activity"][&act]["capsci:record_hash"], r.hash.as_str());
+    assert_eq!(
+        prov["activity"][&act]["capsci:record_hash"],
+        r.hash.as_str()
+    );
     let input_key = format!("capsci:artifact/{input}");
-    assert_eq!(prov["entity"][&input_key]["capsci:media_type"], "application/smt2");
+    assert_eq!(
+        prov["entity"][&input_key]["capsci:media_type"],
+        "application/smt2"
+    );
     let used: Vec<_> = prov["used"].as_object().expect("used").values().collect();
     assert_eq!(used.len(), 1);
     assert_eq!(used[0]["prov:entity"], input_key.as_str());
@@ -388,8 +475,14 @@ fn a_record_exports_as_prov_json() {
         .map(|g| g["prov:entity"].as_str().expect("entity").to_string())
         .collect();
     assert!(generated.contains(&format!("capsci:artifact/{output}")));
-    assert_eq!(prov["agent"]["capsci:principal/agent:test"]["prov:type"], "prov:Person");
-    assert_eq!(prov["agent"]["capsci:backend/z3/4.8.12"]["capsci:closure"], "blake3:closure-under-test");
+    assert_eq!(
+        prov["agent"]["capsci:principal/agent:test"]["prov:type"],
+        "prov:Person"
+    );
+    assert_eq!(
+        prov["agent"]["capsci:backend/z3/4.8.12"]["capsci:closure"],
+        "blake3:closure-under-test"
+    );
     assert!(matches!(
         store.log().export_prov("rec_missing"),
         Err(capsci_store::LogError::NotFound(_))
@@ -404,7 +497,10 @@ fn a_record_naming_a_non_id_is_reported_not_panicked() {
         .log()
         .append(bare_draft(1, Some("not-a-hash".into()), None, None))
         .expect("append");
-    let report = store.log().verify(&VerifyOptions::default()).expect("verify");
+    let report = store
+        .log()
+        .verify(&VerifyOptions::default())
+        .expect("verify");
     assert!(matches!(
         report.first_problem(),
         Some(Problem::ArtifactUnreadable { seq: 1, .. })

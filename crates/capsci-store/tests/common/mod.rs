@@ -18,7 +18,10 @@ impl TempDir {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or(0);
-        let dir = std::env::temp_dir().join(format!("capsci-store-test-{name}-{}-{n}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!(
+            "capsci-store-test-{name}-{}-{n}",
+            std::process::id()
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create temp dir");
         TempDir(dir)
@@ -39,17 +42,30 @@ impl Drop for TempDir {
 pub fn draft(store: &Store, n: u64) -> RecordDraft {
     let a = store.artifacts();
     let input = a
-        .put_bytes(format!("(assert (> x {n}))\n(check-sat)\n").as_bytes(), "application/smt2")
+        .put_bytes(
+            format!("(assert (> x {n}))\n(check-sat)\n").as_bytes(),
+            "application/smt2",
+        )
         .expect("put input");
     let output = a.put_bytes(b"sat\n", "text/plain").expect("put output");
     let log = a
         .put_bytes(format!("log of call {n}\n").as_bytes(), "text/plain")
         .expect("put log");
-    bare_draft(n, Some(input.to_string()), Some(output.to_string()), Some(log.to_string()))
+    bare_draft(
+        n,
+        Some(input.to_string()),
+        Some(output.to_string()),
+        Some(log.to_string()),
+    )
 }
 
 /// A draft whose artifact ids are given (or absent).
-pub fn bare_draft(n: u64, input: Option<String>, output: Option<String>, log: Option<String>) -> RecordDraft {
+pub fn bare_draft(
+    n: u64,
+    input: Option<String>,
+    output: Option<String>,
+    log: Option<String>,
+) -> RecordDraft {
     RecordDraft {
         principal: "agent:test".into(),
         runner: serde_json::json!({"runner": "cargo-test", "n": n}),
