@@ -6,6 +6,8 @@
 //! output into the typed status and `result` of `capsci-core`.
 
 pub mod gp;
+pub mod lean;
 pub mod opt;
+pub mod rocq;
 pub mod smt;
 pub mod sympy;
