@@ -24,7 +24,7 @@
 pub mod check;
 
 use capsci_core::{Evidence, ExitReason, Limits, Location, OptResult, OptStatus};
-use capsci_sandbox::{Bind, CancelToken, Command, Outcome, SandboxPolicy, SyscallFilter};
+use capsci_sandbox::{Bind, CancelToken, Command, Outcome, Sandbox, SandboxPolicy, SyscallFilter};
 use check::{check_dual, check_primal, ModelData, GAP_TOL};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -153,12 +153,17 @@ pub struct WorkerReport {
     pub message: Option<String>,
 }
 
+/// Where the worker executable appears inside the sandbox, whatever its host path (the host path
+/// may sit under a directory the sandbox hides, such as its private `/work`).
+pub const WORKER_IN_SANDBOX: &str = "/usr/libexec/capsci/capsci-highs-worker";
+
 /// What the service knows about the worker: where it is and what the sandbox must bind.
 #[derive(Debug, Clone)]
 pub struct WorkerSetup {
-    /// The worker executable (`capsci-highs-worker`), same path inside the sandbox.
+    /// The worker executable (`capsci-highs-worker`) on the host.
     pub program: PathBuf,
-    /// Read-only binds of its package closure (from capsci-store's `PackageClosure`).
+    /// Read-only binds of its package closure (from capsci-store's `PackageClosure`); the bind of
+    /// `program` itself is moved to [`WORKER_IN_SANDBOX`].
     pub binds: Vec<Bind>,
 }
 
@@ -166,6 +171,37 @@ impl WorkerSetup {
     /// The roots of the worker's package closure (the executable; ELF resolution adds its libs).
     pub fn closure_roots(&self) -> Vec<PathBuf> {
         vec![self.program.clone()]
+    }
+
+    /// The binds with the executable placed at [`WORKER_IN_SANDBOX`] (added if missing).
+    pub fn sandbox_binds(&self) -> Vec<Bind> {
+        let mut binds: Vec<Bind> = self
+            .binds
+            .iter()
+            .filter(|b| b.host != self.program)
+            .cloned()
+            .collect();
+        binds.push(Bind {
+            host: self.program.clone(),
+            sandbox: PathBuf::from(WORKER_IN_SANDBOX),
+        });
+        binds
+    }
+}
+
+/// The real runner: every solve on a fresh sandbox.
+pub struct SandboxWorkerRunner<'a>(pub &'a dyn Sandbox);
+
+impl WorkerRunner for SandboxWorkerRunner<'_> {
+    fn run(
+        &self,
+        policy: &SandboxPolicy,
+        command: Command,
+        cancel: &CancelToken,
+    ) -> Result<Outcome, String> {
+        self.0
+            .run(policy, command, cancel)
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -230,12 +266,7 @@ pub fn worker_policy(binds: &[Bind], options: &OptOptions) -> SandboxPolicy {
 
 /// The worker command: the model written as `model.mps`/`model.lp` in the work dir, the options as
 /// arguments, HiGHS's log in `highs.log` (read back into the report).
-pub fn worker_command(
-    setup: &WorkerSetup,
-    model: &[u8],
-    format: ModelFormat,
-    options: &OptOptions,
-) -> Command {
+pub fn worker_command(model: &[u8], format: ModelFormat, options: &OptOptions) -> Command {
     let mut args = vec![
         format.file_name().to_string(),
         "--time-limit".into(),
@@ -254,7 +285,7 @@ pub fn worker_command(
         args.extend(["--presolve".into(), if p { "on" } else { "off" }.into()]);
     }
     Command {
-        program: setup.program.clone(),
+        program: PathBuf::from(WORKER_IN_SANDBOX),
         args,
         stdin: Vec::new(),
         files: vec![(PathBuf::from(format.file_name()), model.to_vec())],
@@ -298,8 +329,8 @@ pub fn solve(
             None,
         );
     }
-    let policy = worker_policy(&setup.binds, options);
-    let command = worker_command(setup, model, format, options);
+    let policy = worker_policy(&setup.sandbox_binds(), options);
+    let command = worker_command(model, format, options);
     match runner.run(&policy, command, cancel) {
         Ok(outcome) => {
             let mut a = interpret(&outcome, model);
@@ -708,7 +739,16 @@ mod tests {
             presolve: Some(false),
             ..OptOptions::default()
         };
-        let c = worker_command(&setup, b"x", ModelFormat::Lp, &o);
+        let c = worker_command(b"x", ModelFormat::Lp, &o);
+        assert_eq!(c.program, PathBuf::from(WORKER_IN_SANDBOX));
+        let binds = setup.sandbox_binds();
+        assert_eq!(
+            binds,
+            vec![Bind {
+                host: "/opt/w".into(),
+                sandbox: WORKER_IN_SANDBOX.into()
+            }]
+        );
         assert_eq!(c.args[0], "model.lp");
         assert!(c
             .args

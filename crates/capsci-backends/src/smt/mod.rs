@@ -26,7 +26,9 @@ pub mod sexp;
 
 use capsci_core::{BackendIdentity, ModelEntry, Usage};
 use capsci_core::{Evidence, ExitReason, Limits, SmtBackendReport, SmtResult, SmtStatus};
-use capsci_sandbox::{Bind, CancelToken, Command, Outcome, SandboxPolicy, SyscallFilter};
+use capsci_sandbox::{
+    Bind, CancelToken, Command, Outcome, Sandbox, SandboxPolicy, SparePool, SyscallFilter,
+};
 use output::{means_resource, means_timeout, read_reply, Reply};
 use script::{read_model, Script};
 use std::collections::BTreeMap;
@@ -209,6 +211,45 @@ pub trait SolverRunner: Sync {
         command: Command,
         cancel: &CancelToken,
     ) -> Result<Outcome, String>;
+}
+
+/// The real runner: every call on a fresh sandbox, or on a hot spare when a pool for that backend
+/// runs under exactly the call's policy (pools are made with [`spare_template`] and
+/// [`solver_policy`] for the service's default options).
+pub struct SandboxRunner<'a> {
+    /// The sandbox for cold runs.
+    pub sandbox: &'a dyn Sandbox,
+    /// Hot-spare pools by backend.
+    pub spares: Vec<(SmtBackend, &'a SparePool)>,
+}
+
+impl SolverRunner for SandboxRunner<'_> {
+    fn run(
+        &self,
+        backend: SmtBackend,
+        policy: &SandboxPolicy,
+        command: Command,
+        cancel: &CancelToken,
+    ) -> Result<Outcome, String> {
+        let template = spare_template(backend);
+        let pool = self.spares.iter().find(|(b, pool)| {
+            *b == backend
+                && pool.policy() == policy
+                && command.program == template.program
+                && command.args == template.args
+                && command.files.is_empty()
+        });
+        match pool {
+            Some((_, pool)) => pool.run(command.stdin, cancel),
+            None => self.sandbox.run(policy, command, cancel),
+        }
+        .map_err(|e| e.to_string())
+    }
+}
+
+/// The command a hot-spare pool for `backend` pre-starts (it then waits for its stdin).
+pub fn spare_template(backend: SmtBackend) -> Command {
+    request_command(backend, "")
 }
 
 /// The sandbox policy for one solver run: its closure's binds read-only, an empty environment

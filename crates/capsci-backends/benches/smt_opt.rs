@@ -1,0 +1,3 @@
+//! SMT and HiGHS benchmark through capsci (being written).
+
+fn main() {}
