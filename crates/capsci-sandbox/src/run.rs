@@ -315,6 +315,8 @@ impl Started {
         for line in status_text.lines() {
             if line == STATUS_EXEC_LINE {
                 reached_exec = true;
+            } else if line.starts_with("exec_error=") {
+                reached_exec = false;
             } else if let Some((k, v)) = line.split_once('=') {
                 self.enforcement.insert(k.to_string(), v.to_string());
             }
