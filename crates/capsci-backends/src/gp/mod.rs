@@ -230,19 +230,29 @@ fn first_error_block(stderr: &str) -> Vec<String> {
     block
 }
 
-/// Places gp's quoted context (`<message>: <context>` with a caret line below) in the source.
+/// Places gp's quoted context in the source. gp prints `<message>: <context>` with a caret
+/// line below, or, when the message is long, the context alone on the next line.
 fn locate(code: &str, block: &[String]) -> Option<Location> {
-    let first = block.first()?;
-    let caret_line = block.get(1)?;
-    let caret = caret_line.find('^')?;
-    // The context starts after the last ": " that lies before the caret.
-    let start = first
-        .match_indices(": ")
-        .map(|(i, _)| i + 2)
-        .filter(|&i| i <= caret)
-        .last()?;
+    let is_caret = |l: &String| {
+        let body = l.trim_start().trim_start_matches("***").trim();
+        !body.is_empty() && body.chars().all(|c| c == '^' || c == '-')
+    };
+    let caret_at = block.iter().position(is_caret)?;
+    let context_line = block.get(caret_at.checked_sub(1)?)?;
+    let caret = block[caret_at].find('^')?;
+    let start = if caret_at == 1 {
+        // The context starts after the last ": " that lies before the caret.
+        context_line
+            .match_indices(": ")
+            .map(|(i, _)| i + 2)
+            .filter(|&i| i <= caret)
+            .last()?
+    } else {
+        context_line.find("***")? + 6
+    };
+    let first = context_line;
     let mut context = first.get(start..)?.to_string();
-    let mut offset = caret - start;
+    let mut offset = caret.saturating_sub(start);
     if let Some(rest) = context.strip_prefix("...") {
         context = rest.to_string();
         offset = offset.saturating_sub(3);
@@ -616,6 +626,22 @@ mod tests {
             Some(Location {
                 line: 2,
                 column: Some(9)
+            })
+        );
+    }
+
+    #[test]
+    fn long_messages_put_the_context_on_its_own_line() {
+        let r = GpInput::with_nonce("a = 1\nb = (a + 2", "n");
+        let err = "  ***   syntax error, unexpected end of file, expecting )-> or ',' or ')': \n  ***   b=(a+2\n  ***        ^-\n";
+        let (status, result) = parse_outcome(&r, &outcome(ExitReason::Exited(0), "", err));
+        assert_eq!(status, EvalStatus::InvalidInput);
+        // The caret is past the end of the statement: the last character is named.
+        assert_eq!(
+            result.location,
+            Some(Location {
+                line: 2,
+                column: Some(10)
             })
         );
     }
