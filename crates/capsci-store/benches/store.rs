@@ -1,0 +1,288 @@
+//! Store benchmarks (`cargo bench -p capsci-store`): durable appends per second with concurrent
+//! appenders, verify time of a 1,000,000-record chain, artifact re-hash speed, artifact writes
+//! against `cp` + `sync`, and warm closure computations.
+//!
+//! `CAPSCI_BENCH_RECORDS` overrides the chain length (default 1,000,000).
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use capsci_core::{
+    ArtifactRefs, BackendIdentity, ExitReason, HostFacts, Limits, MemoryLimitBy, SandboxInfo, Usage,
+};
+use capsci_store::{ClosureSpec, RecordDraft, Store, VerifyOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("capsci-bench-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn draft(n: u64, input: &str, output: &str) -> RecordDraft {
+    RecordDraft {
+        principal: "agent:bench".into(),
+        runner: serde_json::json!({"runner": "bench", "model": "none"}),
+        interface: "SmtSolver".into(),
+        method: "check".into(),
+        status: "sat".into(),
+        job: Some(format!("job_bench_{n}")),
+        backend: BackendIdentity {
+            name: "z3".into(),
+            version: "4.8.12".into(),
+            closure: format!("blake3:{}", "c".repeat(64)),
+        },
+        artifacts: ArtifactRefs {
+            input: Some(input.into()),
+            output: Some(output.into()),
+            ..Default::default()
+        },
+        limits: Limits::default(),
+        usage: Usage {
+            wall_ms: 12,
+            cpu_ms: 10,
+            max_rss_kb: 2048,
+        },
+        exit: ExitReason::Exited(0),
+        seed: Some(n),
+        sandbox: SandboxInfo {
+            kind: "bwrap".into(),
+            policy: format!("blake3:{}", "p".repeat(64)),
+            boundary: "shared host kernel".into(),
+            ..Default::default()
+        },
+        host: HostFacts {
+            kernel: "6.18".into(),
+            cpu_model: "bench".into(),
+            memory_limit_by: MemoryLimitBy::CgroupV1,
+        },
+        started_at: "2026-11-27T12:00:00.000000Z".into(),
+        finished_at: "2026-11-27T12:00:00.012000Z".into(),
+    }
+}
+
+fn appends(threads: u64, per_thread: u64) {
+    let dir = temp("append");
+    let store = Arc::new(Store::open(&dir).unwrap());
+    let input = store.artifacts().put_bytes(b"(check-sat)", "application/smt2").unwrap().to_string();
+    let output = store.artifacts().put_bytes(b"sat", "text/plain").unwrap().to_string();
+    let start = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let (store, input, output) = (store.clone(), input.clone(), output.clone());
+            std::thread::spawn(move || {
+                for i in 0..per_thread {
+                    store.log().append(draft(t * 1_000_000 + i, &input, &output)).unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let total = threads * per_thread;
+    println!(
+        "durable appends, {threads:>3} threads: {total} records in {secs:.2} s = {:.0} appends/s (each acknowledged after its group's fsync)",
+        total as f64 / secs
+    );
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn verify_chain(records: u64) {
+    let dir = temp("verify");
+    let store = Store::open(&dir).unwrap();
+    let input = store.artifacts().put_bytes(b"(check-sat)", "application/smt2").unwrap().to_string();
+    let output = store.artifacts().put_bytes(b"sat", "text/plain").unwrap().to_string();
+    let start = Instant::now();
+    let mut n = 0;
+    while n < records {
+        let batch = (records - n).min(10_000);
+        let drafts = (n..n + batch).map(|i| draft(i, &input, &output)).collect();
+        store.log().append_many(drafts).unwrap();
+        n += batch;
+    }
+    println!(
+        "built a chain of {records} records in {:.1} s (batches of 10,000)",
+        start.elapsed().as_secs_f64()
+    );
+    store.log().checkpoint().unwrap();
+    let chain_only = VerifyOptions {
+        skip_artifacts: true,
+        ..Default::default()
+    };
+    let start = Instant::now();
+    let report = store.log().verify(&chain_only).unwrap();
+    assert!(report.ok() && report.records == records);
+    println!(
+        "verify chain of {records} records (hashes, links, checkpoint): {:.2} s",
+        start.elapsed().as_secs_f64()
+    );
+    let start = Instant::now();
+    let report = store.log().verify(&VerifyOptions::default()).unwrap();
+    assert!(report.ok());
+    println!(
+        "verify chain of {records} records + parse every record's artifact ids + re-hash {} distinct artifacts: {:.2} s",
+        report.artifacts_checked,
+        start.elapsed().as_secs_f64()
+    );
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Writes `len` bytes of varied content (seeded) to `path`.
+fn make_file(path: &Path, len: usize, seed: u64) {
+    let mut f = std::fs::File::create(path).unwrap();
+    let mut state = seed;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut left = len;
+    while left > 0 {
+        for chunk in buf.chunks_mut(8) {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let bytes = state.to_le_bytes();
+            chunk.copy_from_slice(&bytes[..chunk.len()]);
+        }
+        let n = left.min(buf.len());
+        f.write_all(&buf[..n]).unwrap();
+        left -= n;
+    }
+    f.sync_all().unwrap();
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn artifact_writes(len: usize, rounds: u64) {
+    let dir = temp("artifacts");
+    let store = Store::open(&dir.join("store")).unwrap();
+    let mut ours = Vec::new();
+    let mut cp = Vec::new();
+    let mut last = None;
+    for round in 0..rounds {
+        let src = dir.join(format!("src-{round}"));
+        make_file(&src, len, round + 1);
+        // Ours: stream from the file into the store (hash, write, fsync, rename, fsync dir).
+        let start = Instant::now();
+        let id = store
+            .artifacts()
+            .put_reader(std::fs::File::open(&src).unwrap(), "application/octet-stream")
+            .unwrap();
+        ours.push(start.elapsed());
+        last = Some(id);
+        // cp followed by sync of the same bytes.
+        let dest = dir.join(format!("cp-{round}"));
+        let start = Instant::now();
+        let ok = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("cp {} {} && sync", src.display(), dest.display()))
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+        cp.push(start.elapsed());
+        let _ = std::fs::remove_file(&src);
+        let _ = std::fs::remove_file(&dest);
+    }
+    let (o, c) = (median(ours), median(cp));
+    let mb = len as f64 / (1 << 20) as f64;
+    println!(
+        "artifact write {mb:.0} MiB: store {:.3} s ({:.0} MiB/s) vs cp && sync {:.3} s ({:.0} MiB/s): ratio {:.2}x (median of {rounds})",
+        o.as_secs_f64(),
+        mb / o.as_secs_f64(),
+        c.as_secs_f64(),
+        mb / c.as_secs_f64(),
+        o.as_secs_f64() / c.as_secs_f64()
+    );
+    let id = last.unwrap();
+    let start = Instant::now();
+    let bytes = store.artifacts().verify(&id).unwrap();
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "artifact re-hash (verify) {mb:.0} MiB: {secs:.3} s = {:.0} MiB/s",
+        bytes as f64 / (1 << 20) as f64 / secs
+    );
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn closures() {
+    let dir = temp("closures");
+    let store = Store::open(&dir).unwrap();
+    let coq = std::process::Command::new("coqc").arg("-where").output().unwrap();
+    let coq = PathBuf::from(String::from_utf8_lossy(&coq.stdout).trim());
+    let specs = [
+        ClosureSpec {
+            name: "gp".into(),
+            executables: vec!["/usr/bin/gp".into()],
+            trees: vec!["/usr/share/pari".into()],
+            ..Default::default()
+        },
+        ClosureSpec {
+            name: "z3".into(),
+            executables: vec!["/usr/bin/z3".into()],
+            ..Default::default()
+        },
+        ClosureSpec {
+            name: "sympy".into(),
+            executables: vec!["/opt/capsci/venv/bin/python3".into()],
+            trees: vec![
+                "/opt/capsci/venv/lib/python3.11/site-packages".into(),
+                "/usr/lib/python3.11".into(),
+            ],
+            ..Default::default()
+        },
+        ClosureSpec {
+            name: "rocq".into(),
+            executables: vec!["/usr/bin/coqc".into()],
+            trees: vec![coq],
+            ..Default::default()
+        },
+    ];
+    for spec in &specs {
+        let start = Instant::now();
+        let (_, cold) = store.closures().compute(spec).unwrap();
+        let cold_t = start.elapsed();
+        let mut warm_times = Vec::new();
+        let mut warm = None;
+        for _ in 0..5 {
+            let start = Instant::now();
+            warm = Some(store.closures().compute(spec).unwrap());
+            warm_times.push(start.elapsed());
+        }
+        let (closure, stats) = warm.unwrap();
+        let files: u64 = closure.entries.iter().map(|e| e.files.unwrap_or(1)).sum();
+        println!(
+            "closure {:<6} {files:>5} files: cold {:.0} ms ({} files, {:.0} MiB hashed), warm {:.1} ms ({} files hashed)",
+            spec.name,
+            cold_t.as_secs_f64() * 1e3,
+            cold.files_hashed,
+            cold.bytes_hashed as f64 / (1 << 20) as f64,
+            median(warm_times).as_secs_f64() * 1e3,
+            stats.files_hashed
+        );
+    }
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let records: u64 = std::env::var("CAPSCI_BENCH_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    appends(1, 500);
+    appends(8, 1_000);
+    appends(32, 500);
+    appends(128, 200);
+    artifact_writes(256 << 20, 3);
+    closures();
+    verify_chain(records);
+}
