@@ -94,6 +94,12 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         grant: Option<PathBuf>,
     },
+    /// Runs a queued job in this process (the background half of `--detach`).
+    #[command(hide = true)]
+    InternalRunJob {
+        /// The job id.
+        id: String,
+    },
     /// Run the service: Cap'n Proto RPC and/or MCP over streamable HTTP.
     Serve {
         /// Cap'n Proto RPC address (unix:PATH or 127.0.0.1:PORT).

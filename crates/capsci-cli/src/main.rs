@@ -3,22 +3,37 @@
 
 mod cli;
 mod commands;
+mod project;
+mod render;
 
 use clap::Parser;
 use cli::{Cli, Command};
+use commands::call;
 use std::process::ExitCode;
+
+fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
+    match &cli.command {
+        Command::Gp { expr, timeout } => call::run(cli, call::gp_request(expr, *timeout)),
+        Command::Cas(args) => call::run(cli, call::cas_request(args)),
+        Command::Smt { action } => call::run(cli, call::smt_request(action)?),
+        Command::Opt { action } => call::run(cli, call::opt_request(action)?),
+        Command::Proof { action } => call::run(cli, call::proof_request(action)?),
+        Command::Job { action } => commands::job::run(cli, action),
+        Command::InternalRunJob { id } => commands::job::run_queued(cli, id),
+        Command::Artifact { action } => commands::artifact::run(cli, action),
+        Command::Log { action } => commands::log::run(cli, action),
+        Command::Catalog => commands::catalog::run(cli),
+        other => commands::not_built(other),
+    }
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let outcome = match &cli.command {
-        Command::Catalog => commands::catalog::run(&cli),
-        other => commands::not_built(other),
-    };
-    match outcome {
+    match dispatch(&cli) {
         Ok(code) => code,
         Err(error) => {
             // One line on stderr, exit 2: no job could be made (DESIGN.md, "Command line").
-            eprintln!("capsci: {error:#}");
+            eprintln!("capsci: {}", format!("{error:#}").replace('\n', " "));
             ExitCode::from(2)
         }
     }

@@ -1,6 +1,10 @@
 //! One module per verb of the command line.
 
+pub mod artifact;
+pub mod call;
 pub mod catalog;
+pub mod job;
+pub mod log;
 
 use crate::cli::Command;
 use std::process::ExitCode;
@@ -18,6 +22,7 @@ fn building_issue(command: &Command) -> (&'static str, u32) {
         Command::Log { .. } => ("log", 4),
         Command::Replay { .. } => ("replay", 9),
         Command::Catalog => ("catalog", 2),
+        Command::InternalRunJob { .. } => ("internal-run-job", 4),
         Command::Demo => ("demo", 8),
         Command::Bench { .. } => ("bench", 9),
         Command::Mcp { .. } => ("mcp", 8),
