@@ -234,3 +234,115 @@ fn goals_at_a_line() {
     let (status, _, _) = rocq::goals(b"Load \"/etc/passwd\".\n", 1, &limits(), sandbox(), &binds(), &CancelToken::new());
     assert_eq!(status, ProofStatus::Refused);
 }
+
+const CHALLENGE: &str = "Definition double (n : nat) := n + n.\n\
+Theorem double_spec : forall n, double n = 2 * n.\nAdmitted.\n\
+Theorem add_0 : forall n : nat, n + 0 = n.\nAdmitted.\n\
+Theorem pred_lt : forall n, n > 0 -> n - 1 < n.\nAdmitted.\n";
+
+const HONEST: &str = "Require Import Lia.\nDefinition double (n : nat) := n + n.\n\
+Theorem double_spec : forall n, double n = 2 * n.\nProof. intros; unfold double; lia. Qed.\n\
+Theorem add_0 : forall n : nat, n + 0 = n.\nProof. intros; lia. Qed.\n\
+Theorem pred_lt : forall n, n > 0 -> n - 1 < n.\nProof. intros; lia. Qed.\n";
+
+fn challenge(solution: &str) -> CheckReport {
+    check_with(
+        files(&[("Solution.v", solution)]),
+        CheckOptions { challenge: Some(CHALLENGE.as_bytes().to_vec()), limits: limits(), ..CheckOptions::default() },
+    )
+}
+
+#[test]
+fn challenge_honest_solution_is_accepted() {
+    let r = challenge(HONEST);
+    assert_eq!(r.status, ProofStatus::Accepted, "{:?}\n{}", r.result, log(&r));
+    assert_eq!(r.evidence, Evidence::Checked);
+    assert!(r.result.recheck.as_deref().unwrap_or("").contains("challenge"));
+}
+
+#[test]
+fn challenge_shadowed_nat_is_rejected() {
+    let sol = HONEST.replace(
+        "Theorem add_0 : forall n : nat, n + 0 = n.\nProof. intros; lia. Qed.\n",
+        "Inductive nat := O | S (n : nat).\nDefinition plus (a b : nat) := a.\nNotation \"x + y\" := (plus x y).\n\
+         Theorem add_0 : forall n : nat, n + O = n.\nProof. reflexivity. Qed.\n",
+    );
+    let r = challenge(&sol);
+    assert_eq!(r.status, ProofStatus::Rejected, "{:?}\n{}", r.result, log(&r));
+    assert!(r.result.errors[0].message.contains("add_0"), "{:?}", r.result.errors);
+}
+
+#[test]
+fn challenge_redefined_notation_is_rejected() {
+    let sol = HONEST.replace(
+        "Theorem add_0 : forall n : nat, n + 0 = n.\nProof. intros; lia. Qed.\n",
+        "Local Notation \"x + y\" := (Nat.max x y).\nTheorem add_0 : forall n : nat, n + 0 = n.\nProof. intros; apply Nat.max_0_r. Qed.\n",
+    );
+    let r = challenge(&sol);
+    assert_eq!(r.status, ProofStatus::Rejected, "{:?}\n{}", r.result, log(&r));
+}
+
+#[test]
+fn challenge_weakened_hypothesis_is_rejected() {
+    let sol = HONEST.replace(
+        "Theorem pred_lt : forall n, n > 0 -> n - 1 < n.",
+        "Theorem pred_lt : forall n, n > 1 -> n - 1 < n.",
+    );
+    let r = challenge(&sol);
+    assert_eq!(r.status, ProofStatus::Rejected, "{:?}\n{}", r.result, log(&r));
+    assert!(r.result.errors[0].message.contains("pred_lt"), "{:?}", r.result.errors);
+}
+
+#[test]
+fn challenge_redefined_definition_is_rejected() {
+    let sol = HONEST
+        .replace("Definition double (n : nat) := n + n.", "Definition double (n : nat) := 2 * n.")
+        .replace("Proof. intros; unfold double; lia. Qed.", "Proof. reflexivity. Qed.");
+    let r = challenge(&sol);
+    assert_eq!(r.status, ProofStatus::Rejected, "{:?}\n{}", r.result, log(&r));
+}
+
+#[test]
+fn challenge_missing_admitted_or_axiom_backed_solutions_are_not_accepted() {
+    let r = challenge(&HONEST.replace("Theorem pred_lt", "Theorem pred_lt'"));
+    assert_eq!(r.status, ProofStatus::Rejected);
+    assert!(r.result.errors[0].message.contains("pred_lt"));
+    let r = challenge(&HONEST.replace("Proof. intros; lia. Qed.\nTheorem pred_lt", "Admitted.\nTheorem pred_lt"));
+    assert_eq!(r.status, ProofStatus::Incomplete, "{}", log(&r));
+    let sol = HONEST.replace(
+        "Theorem pred_lt : forall n, n > 0 -> n - 1 < n.\nProof. intros; lia. Qed.",
+        "Axiom cheat : forall P : Prop, P.\nTheorem pred_lt : forall n, n > 0 -> n - 1 < n.\nProof. intros; apply cheat. Qed.",
+    );
+    let r = challenge(&sol);
+    assert_eq!(r.status, ProofStatus::AcceptedWithAxioms, "{}", log(&r));
+    assert!(r.result.axioms.contains(&"Solution.cheat".to_string()), "{:?}", r.result.axioms);
+}
+
+#[test]
+fn with_the_policy_bypassed_the_sandbox_contains_file_access() {
+    // The commands the policy refuses, each run by coqc in the sandbox directly (no policy).
+    let _g = serial();
+    let marker = format!("capsci_rocq_escape_{}", std::process::id());
+    let attempts = [
+        format!("Redirect \"/tmp/{marker}_a\" Print nat.\n"),
+        format!("Cd \"/tmp\".\nRedirect \"{marker}_b\" Print nat.\n"),
+        format!("Redirect \"/work/../../tmp/{marker}_c\" Print nat.\n"),
+        "Load \"/etc/passwd\".\n".to_string(),
+    ];
+    for text in attempts {
+        let command = capsci_sandbox::Command {
+            program: PathBuf::from(rocq::script::COQC),
+            args: vec!["-q".into(), "a.v".into()],
+            files: vec![(PathBuf::from("a.v"), text.clone().into_bytes())],
+            ..Default::default()
+        };
+        let policy = rocq::sandbox_policy(&binds(), &limits());
+        let out = capsci_sandbox::Sandbox::run(sandbox(), &policy, command, &CancelToken::new()).expect("outcome");
+        let output = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+        eprintln!("{text}=> {} {output}", out.exit);
+        assert!(!output.contains("root:x:0:0"), "{output}");
+    }
+    for suffix in ["a", "b", "c"] {
+        assert!(!std::path::Path::new(&format!("/tmp/{marker}_{suffix}.out")).exists(), "{suffix} escaped");
+    }
+}
