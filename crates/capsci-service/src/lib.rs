@@ -11,6 +11,7 @@ pub mod grant;
 pub mod ledger;
 pub mod runtime;
 pub mod session;
+pub mod tokens;
 
 pub use backend::BackendKind;
 pub use grant::{Grant, GrantError, GrantedMethod, Quotas};
