@@ -66,15 +66,26 @@ fn draft(n: u64, input: &str, output: &str) -> RecordDraft {
 fn appends(threads: u64, per_thread: u64) {
     let dir = temp("append");
     let store = Arc::new(Store::open(&dir).unwrap());
-    let input = store.artifacts().put_bytes(b"(check-sat)", "application/smt2").unwrap().to_string();
-    let output = store.artifacts().put_bytes(b"sat", "text/plain").unwrap().to_string();
+    let input = store
+        .artifacts()
+        .put_bytes(b"(check-sat)", "application/smt2")
+        .unwrap()
+        .to_string();
+    let output = store
+        .artifacts()
+        .put_bytes(b"sat", "text/plain")
+        .unwrap()
+        .to_string();
     let start = Instant::now();
     let handles: Vec<_> = (0..threads)
         .map(|t| {
             let (store, input, output) = (store.clone(), input.clone(), output.clone());
             std::thread::spawn(move || {
                 for i in 0..per_thread {
-                    store.log().append(draft(t * 1_000_000 + i, &input, &output)).unwrap();
+                    store
+                        .log()
+                        .append(draft(t * 1_000_000 + i, &input, &output))
+                        .unwrap();
                 }
             })
         })
@@ -95,8 +106,16 @@ fn appends(threads: u64, per_thread: u64) {
 fn verify_chain(records: u64) {
     let dir = temp("verify");
     let store = Store::open(&dir).unwrap();
-    let input = store.artifacts().put_bytes(b"(check-sat)", "application/smt2").unwrap().to_string();
-    let output = store.artifacts().put_bytes(b"sat", "text/plain").unwrap().to_string();
+    let input = store
+        .artifacts()
+        .put_bytes(b"(check-sat)", "application/smt2")
+        .unwrap()
+        .to_string();
+    let output = store
+        .artifacts()
+        .put_bytes(b"sat", "text/plain")
+        .unwrap()
+        .to_string();
     let start = Instant::now();
     let mut n = 0;
     while n < records {
@@ -141,7 +160,9 @@ fn make_file(path: &Path, len: usize, seed: u64) {
     let mut left = len;
     while left > 0 {
         for chunk in buf.chunks_mut(8) {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let bytes = state.to_le_bytes();
             chunk.copy_from_slice(&bytes[..chunk.len()]);
         }
@@ -170,7 +191,10 @@ fn artifact_writes(len: usize, rounds: u64) {
         let start = Instant::now();
         let id = store
             .artifacts()
-            .put_reader(std::fs::File::open(&src).unwrap(), "application/octet-stream")
+            .put_reader(
+                std::fs::File::open(&src).unwrap(),
+                "application/octet-stream",
+            )
             .unwrap();
         ours.push(start.elapsed());
         last = Some(id);
@@ -213,7 +237,10 @@ fn artifact_writes(len: usize, rounds: u64) {
 fn closures() {
     let dir = temp("closures");
     let store = Store::open(&dir).unwrap();
-    let coq = std::process::Command::new("coqc").arg("-where").output().unwrap();
+    let coq = std::process::Command::new("coqc")
+        .arg("-where")
+        .output()
+        .unwrap();
     let coq = PathBuf::from(String::from_utf8_lossy(&coq.stdout).trim());
     let specs = [
         ClosureSpec {

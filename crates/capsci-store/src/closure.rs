@@ -321,7 +321,9 @@ impl Closures {
         spec: &ClosureSpec,
     ) -> Result<(PackageClosure, ClosureStats), ClosureError> {
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        let tx = conn.transaction()?;
+        // Immediate: take the write lock up front (waiting for other writers), so a concurrent
+        // append in another connection cannot make the later cache writes fail with BUSY.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut work = Work {
             tx: &tx,
             stats: ClosureStats::default(),

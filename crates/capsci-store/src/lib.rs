@@ -222,8 +222,10 @@ impl Store {
         let shared = Arc::new(Mutex::new(db::open(&db_path)?));
         let blobs: Arc<dyn BlobStore> = Arc::new(DirBlobStore::open(dir)?);
         let key = log::load_or_create_key(&keys.join("checkpoint.key"))?;
+        // The log reads on its own connection, so a long verify does not hold up jobs.
+        let log_reader = Arc::new(Mutex::new(db::open(&db_path)?));
         let records: Arc<dyn RecordStore> =
-            Arc::new(SqliteRecordStore::open(&db_path, shared.clone())?);
+            Arc::new(SqliteRecordStore::open(&db_path, log_reader)?);
         let log = ProvenanceLog::new(records, blobs.clone(), shared.clone(), key);
         let jobs = Jobs::new(shared.clone());
         let recovered = jobs.recover_interrupted()?;

@@ -511,3 +511,78 @@ fn a_record_naming_a_non_id_is_reported_not_panicked() {
     };
     assert!(store.log().verify(&skip).expect("verify").ok());
 }
+
+#[test]
+fn every_edit_deletion_and_swap_anywhere_in_the_chain_is_found_at_its_position() {
+    let (_dir, store, conn) = tamper_fixture("everywhere");
+    store.log().checkpoint().expect("checkpoint");
+    let verify = || {
+        store
+            .log()
+            .verify(&VerifyOptions {
+                skip_artifacts: true,
+                ..Default::default()
+            })
+            .expect("verify")
+    };
+    type Row = (i64, String, String, String, String);
+    let row = |seq: i64| -> Row {
+        conn.query_row(
+            "SELECT seq, id, prev, hash, body FROM records WHERE seq = ?1",
+            [seq],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .expect("row")
+    };
+    let put = |r: &Row| {
+        conn.execute(
+            "INSERT OR REPLACE INTO records (seq, id, prev, hash, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+            rusqlite::params![r.0, r.1, r.2, r.3, r.4],
+        )
+        .expect("restore");
+    };
+    for seq in 1..=10i64 {
+        let original = row(seq);
+        // One changed character of the body.
+        let mut edited = original.clone();
+        edited.4 = edited.4.replacen("agent:test", "agent:tesT", 1);
+        put(&edited);
+        let report = verify();
+        assert_eq!(
+            report.first_problem().map(|p| p.seq()),
+            Some(seq as u64),
+            "edit at {seq}"
+        );
+        assert!(matches!(
+            report.first_problem(),
+            Some(Problem::RecordAltered { .. })
+        ));
+        put(&original);
+        // Deletion: a gap, or (at the end) a truncation the checkpoint reveals.
+        conn.execute("DELETE FROM records WHERE seq = ?1", [seq])
+            .expect("delete");
+        let report = verify();
+        assert_eq!(
+            report.first_problem().map(|p| p.seq()),
+            Some(seq as u64),
+            "delete at {seq}"
+        );
+        put(&original);
+        assert!(verify().ok(), "restored at {seq}");
+    }
+    for seq in 1..10i64 {
+        let (a, b) = (row(seq), row(seq + 1));
+        // INSERT OR REPLACE drops the row holding the other id (UNIQUE), so two puts swap.
+        put(&(a.0, b.1.clone(), b.2.clone(), b.3.clone(), b.4.clone()));
+        put(&(b.0, a.1.clone(), a.2.clone(), a.3.clone(), a.4.clone()));
+        let report = verify();
+        assert_eq!(
+            report.first_problem().map(|p| p.seq()),
+            Some(seq as u64),
+            "swap at {seq}"
+        );
+        put(&a);
+        put(&b);
+        assert!(verify().ok(), "restored swap at {seq}");
+    }
+}
