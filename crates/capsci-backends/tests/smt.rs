@@ -1,5 +1,7 @@
 //! SmtSolver.check through the real bwrap sandbox with the real Z3 and cvc5 (no mocks).
 
+#![allow(clippy::unwrap_used)]
+
 use capsci_backends::smt::{
     check, BackendChoice, SandboxRunner, SmtAnswer, SmtBackend, SmtOptions, SmtSetups, SolverSetup,
 };
@@ -345,6 +347,8 @@ fn the_exact_bytes_sent_are_kept_for_export() {
     assert!(sent.contains("(declare-const b Bool)\n(assert b)\n(check-sat)\n"));
     assert!(sent.contains("(get-model)"));
     assert!(sent.starts_with("(set-option :random-seed 1)"));
+    let outcome = answer.answers[0].runs[0].outcome.as_ref().unwrap();
+    assert_eq!(outcome.sandbox.kind, "bwrap", "z3 ran inside the sandbox");
 }
 
 #[test]

@@ -375,6 +375,7 @@ pub fn check_dual(model: &ModelData, x: &[f64], y: &[f64]) -> DualCheck {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -620,6 +620,7 @@ pub fn interpret(outcome: &Outcome, model_text: &[u8]) -> OptAnswer {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use capsci_core::{MemoryLimitBy, Usage};

@@ -969,6 +969,7 @@ fn closed_verdict(run: &SolverRun, backend: SmtBackend) -> Result<String, String
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -98,10 +98,8 @@ pub fn read_reply(stdout: &str, line_shift: u32) -> Reply {
                     }
                 }
             }
-            Some("model") => {
-                if item.list().is_some() && item.head() != Some("error") {
-                    reply.model = Some(item);
-                }
+            Some("model") if item.list().is_some() && item.head() != Some("error") => {
+                reply.model = Some(item);
             }
             Some("core") => {
                 if let Some(list) = item.list() {
@@ -233,6 +231,7 @@ pub fn means_resource(text: &str) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -503,6 +503,7 @@ fn named_assertion(command: &Sexp) -> Option<String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
