@@ -205,11 +205,24 @@ impl Started {
         }
     }
 
-    fn kill_tree(&self) {
-        // bwrap's pid-1 dies with it (--die-with-parent), and with it the pid namespace.
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid), nix::sys::signal::Signal::SIGKILL);
+    /// Kills the tree from the inside: SIGKILL to the namespace's init (bwrap's child) takes
+    /// every process of the pid namespace with it, and bwrap (our child) then exits and reaps
+    /// it, so nothing is orphaned to the host's init. With `escalate`, bwrap itself is killed
+    /// too (its child then dies by `--die-with-parent`).
+    fn kill_tree(&self, escalate: bool) {
+        use nix::sys::signal::{kill, Signal};
+        use nix::unistd::Pid;
+        let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", self.pid)).unwrap_or_default();
+        for child in children.split_whitespace().filter_map(|c| c.parse::<i32>().ok()) {
+            let _ = kill(Pid::from_raw(child), Signal::SIGKILL);
+        }
         if let Some(cg) = &self.cgroup {
-            cg.kill_all(Duration::from_millis(200));
+            for pid in cg.pids().into_iter().filter(|p| *p != self.pid) {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+        }
+        if escalate {
+            let _ = kill(Pid::from_raw(self.pid), Signal::SIGKILL);
         }
     }
 
@@ -236,7 +249,7 @@ impl Started {
         });
         if let Err(e) = waiter {
             // The child moved into the failed closure and was dropped unreaped; kill it.
-            self.kill_tree();
+            self.kill_tree(false);
             return Err(SandboxError::Thread(e));
         }
         let wall = Duration::from_secs_f64(self.limits.wall_s.max(0.0));
@@ -247,10 +260,10 @@ impl Started {
         let status: std::io::Result<ExitStatus> = loop {
             let now = Instant::now();
             let wait = if killed.is_some() {
-                Duration::from_secs(1)
+                Duration::from_millis(200)
             } else if now >= deadline {
                 killed = Some(Killed::Timeout);
-                self.kill_tree();
+                self.kill_tree(false);
                 continue;
             } else {
                 POLL.min(deadline - now)
@@ -261,12 +274,12 @@ impl Started {
                     if killed.is_none() {
                         killed = Some(Killed::Output);
                     }
-                    self.kill_tree();
+                    self.kill_tree(false);
                 }
                 Ok(Event::ReaderDone) => readers_done += 1,
                 Err(RecvTimeoutError::Timeout) => {
                     if killed.is_some() {
-                        self.kill_tree();
+                        self.kill_tree(true);
                         continue;
                     }
                     if cancel.is_cancelled() {
@@ -279,7 +292,7 @@ impl Started {
                         }
                     }
                     if killed.is_some() {
-                        self.kill_tree();
+                        self.kill_tree(false);
                     }
                 }
                 Err(RecvTimeoutError::Disconnected) => {
@@ -385,10 +398,13 @@ impl Started {
 impl Drop for Started {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            self.kill_tree();
+            self.kill_tree(false);
+            let until = Instant::now() + Duration::from_millis(500);
+            while matches!(child.try_wait(), Ok(None)) && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            self.kill_tree(true);
             let _ = child.wait();
-        } else if self.cgroup.is_some() {
-            self.kill_tree();
         }
         self.cleanup();
     }
