@@ -173,6 +173,7 @@ impl DirBlobStore {
                 source,
             })?;
         }
+        remove_stale_temp_files(&tmp);
         Ok(DirBlobStore {
             objects,
             tmp,
@@ -228,6 +229,11 @@ impl BlobStore for DirBlobStore {
             let id = ArtifactId::from_hash(&hasher.finalize());
             let dest = self.object_path(&id);
             if dest.exists() {
+                // Present already; its writer fsynced it before renaming. Fsync the directory
+                // too, in case that writer died between its rename and its directory fsync.
+                if let Some(dir) = dest.parent() {
+                    fsync_dir(dir).map_err(io_err("fsync directory", dir))?;
+                }
                 return Ok((id, false));
             }
             file.sync_all().map_err(io_err("fsync temp file", &temp))?;
@@ -286,6 +292,26 @@ impl BlobStore for DirBlobStore {
 
     fn contains(&self, id: &ArtifactId) -> Result<bool, BlobError> {
         Ok(self.object_path(id).is_file())
+    }
+}
+
+/// Removes temporary files (`put-<pid>-...`) left by writers that died mid-write; files of
+/// live processes are left alone. Best effort: a failure here only leaves garbage behind.
+fn remove_stale_temp_files(tmp: &Path) {
+    let Ok(entries) = fs::read_dir(tmp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let pid = name
+            .strip_prefix("put-")
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok());
+        if let Some(pid) = pid {
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
     }
 }
 

@@ -234,6 +234,76 @@ impl PackageClosure {
     }
 }
 
+/// The closure spec of a standard backend on this Debian host (`gp`, `z3`, `cvc5`, `rocq`,
+/// `sympy`), or `None` for another name. `venv` is the SymPy environment (default
+/// `/opt/capsci/venv`) and `python_lock` its hash-locked requirements file; `rocq` asks
+/// `coqc -where` for its standard library (falling back to `/usr/lib/ocaml/coq`). Backends add
+/// their own worker scripts to `files`.
+pub fn known_spec(
+    name: &str,
+    venv: Option<&Path>,
+    python_lock: Option<&Path>,
+) -> Option<ClosureSpec> {
+    let spec = |executables: &[&str], files: &[&str], trees: Vec<PathBuf>| ClosureSpec {
+        name: name.to_string(),
+        executables: executables.iter().map(PathBuf::from).collect(),
+        files: files.iter().map(PathBuf::from).collect(),
+        trees,
+        python_lock: None,
+    };
+    match name {
+        // PARI's data packages (galois groups, elliptic curves, SEA); its documentation is not
+        // read at run time and stays out.
+        "gp" => Some(spec(
+            &["/usr/bin/gp"],
+            &[],
+            ["galdata", "elldata", "seadata"]
+                .iter()
+                .map(|d| Path::new("/usr/share/pari").join(d))
+                .filter(|p| p.is_dir())
+                .collect(),
+        )),
+        "z3" => Some(spec(&["/usr/bin/z3"], &[], Vec::new())),
+        "cvc5" => Some(spec(&["/usr/bin/cvc5"], &[], Vec::new())),
+        "rocq" => {
+            let stdlib = std::process::Command::new("coqc")
+                .arg("-where")
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+                .filter(|p| p.is_dir())
+                .unwrap_or_else(|| PathBuf::from("/usr/lib/ocaml/coq"));
+            // coqc dynlinks its plugins (`.cmxs`) from coq-core at run time.
+            let mut trees = vec![stdlib];
+            let core = PathBuf::from("/usr/lib/ocaml/coq-core");
+            if core.is_dir() {
+                trees.push(core);
+            }
+            Some(spec(&["/usr/bin/coqc"], &[], trees))
+        }
+        "sympy" => {
+            let venv = venv
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from("/opt/capsci/venv"));
+            let python = venv.join("bin/python3");
+            let mut s = ClosureSpec {
+                name: name.to_string(),
+                executables: vec![python],
+                files: vec![venv.join("pyvenv.cfg")],
+                trees: vec![
+                    venv.join("lib/python3.11/site-packages"),
+                    PathBuf::from("/usr/lib/python3.11"),
+                ],
+                python_lock: python_lock.map(Path::to_path_buf),
+            };
+            s.trees.retain(|t| t.is_dir());
+            Some(s)
+        }
+        _ => None,
+    }
+}
+
 /// Counters of one computation: how much work the cache saved.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct ClosureStats {

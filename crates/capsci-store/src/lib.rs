@@ -23,8 +23,8 @@ pub mod util;
 
 pub use blob::{ArtifactId, ArtifactMeta, BlobError, BlobStore, DirBlobStore};
 pub use closure::{
-    ClosureEntry, ClosureError, ClosureSpec, ClosureStats, Closures, EntryKind, EntryRole,
-    PackageClosure, PythonPackage,
+    known_spec, ClosureEntry, ClosureError, ClosureSpec, ClosureStats, Closures, EntryKind,
+    EntryRole, PackageClosure, PythonPackage,
 };
 pub use db::DbError;
 pub use jobs::{Job, JobError, Jobs};
@@ -291,5 +291,14 @@ impl Store {
             .publish(id, &self.log, self.artifacts.blobs.as_ref(), &|closure| {
                 Ok(closures.get(closure)?.is_some())
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_store_can_be_shared_across_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<super::Store>();
     }
 }

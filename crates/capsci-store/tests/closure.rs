@@ -267,3 +267,43 @@ fn missing_or_non_elf_executables_are_typed_errors() {
         Err(ClosureError::Lock { .. })
     ));
 }
+
+#[test]
+fn the_standard_backends_have_known_specs_whose_closures_compute() {
+    let dir = TempDir::new("known");
+    let store = Store::open(dir.path()).expect("open");
+    let lock = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../python/requirements.lock");
+    for name in ["gp", "z3", "cvc5", "rocq", "sympy"] {
+        let spec = capsci_store::known_spec(name, None, Some(&lock)).expect("known backend");
+        let (closure, _) = store.closures().compute(&spec).expect(name);
+        assert_eq!(closure.name, name);
+        let exe = &spec.executables[0];
+        assert!(closure.entry(exe).is_some(), "{name}: {}", exe.display());
+        assert!(!closure.licenses().is_empty(), "{name} has no license");
+        assert!(
+            closure
+                .entries
+                .iter()
+                .any(|e| e.role == EntryRole::Interpreter),
+            "{name}"
+        );
+        assert!(!closure.bind_paths().is_empty());
+    }
+    assert!(capsci_store::known_spec("bash", None, None).is_none());
+}
+
+#[test]
+fn a_closure_serialises_and_its_id_is_the_hash_of_its_canonical_form() {
+    let dir = TempDir::new("canon");
+    let store = Store::open(dir.path()).expect("open");
+    let spec = capsci_store::known_spec("z3", None, None).expect("z3");
+    let (closure, _) = store.closures().compute(&spec).expect("closure");
+    let canonical = closure.canonical_form().expect("canonical");
+    assert_eq!(
+        closure.id,
+        format!("blake3:{}", blake3::hash(canonical.as_bytes()).to_hex())
+    );
+    let json = serde_json::to_string(&closure).expect("json");
+    let back: capsci_store::PackageClosure = serde_json::from_str(&json).expect("parse");
+    assert_eq!(back, closure);
+}
