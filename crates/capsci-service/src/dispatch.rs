@@ -57,7 +57,7 @@ pub struct BackendRun {
 }
 
 impl BackendRun {
-    fn from_outcome(
+    pub(crate) fn from_outcome(
         call: CallOutcome,
         evidence: Evidence,
         backend: BackendIdentity,
@@ -187,7 +187,12 @@ fn run_gp(
 ) -> BackendRun {
     let policy = gp::sandbox_policy(&ready.binds, limits);
     let config = gp::GpConfig::for_limits(limits);
-    let eval = match runtime.pool(BackendKind::Gp, &policy, || gp::spare_template(&config)) {
+    let eval = match runtime.pool(
+        BackendKind::Gp,
+        &policy,
+        request.timeout_s.is_none(),
+        || gp::spare_template(&config),
+    ) {
         Some(pool) => gp::eval_with_spare(&pool, &request.expr, cancel),
         None => gp::eval(
             runtime.sandbox().as_ref(),
@@ -226,9 +231,12 @@ fn run_sympy(
     let policy = sympy::sandbox_policy(&ready.binds, limits);
     let config = sympy::WorkerConfig::new(&sympy::python_env());
     let worker_request = sympy::WorkerRequest::from_call(request);
-    let eval = match runtime.pool(BackendKind::Sympy, &policy, || {
-        sympy::spare_template(&config)
-    }) {
+    let eval = match runtime.pool(
+        BackendKind::Sympy,
+        &policy,
+        request.timeout_s.is_none(),
+        || sympy::spare_template(&config),
+    ) {
         Some(pool) => sympy::eval_with_spare(&pool, &worker_request, cancel),
         None => sympy::eval(
             runtime.sandbox().as_ref(),

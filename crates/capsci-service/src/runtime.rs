@@ -165,15 +165,17 @@ impl Runtime {
         self.ready.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The spare pool for `kind` under `policy`, when spares are on and the call runs under the
-    /// default limits (spares are started ahead, so they can only serve the limits they have).
+    /// The spare pool for `kind` under `policy`, when spares are on and the call runs with the
+    /// default options (`default_call`): spares are started ahead, so a pool serves exactly one
+    /// policy, and calls with their own limits start cold.
     pub fn pool(
         &self,
         kind: BackendKind,
         policy: &SandboxPolicy,
+        default_call: bool,
         template: impl FnOnce() -> Command,
     ) -> Option<Arc<SparePool>> {
-        if self.spares == 0 || policy.limits != self.default_limits {
+        if self.spares == 0 || !default_call {
             return None;
         }
         let key = (kind, policy.hash());
