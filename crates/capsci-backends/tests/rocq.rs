@@ -1,5 +1,6 @@
 //! Rocq through the real sandbox: Debian's coqc, coqchk and coqc-for-goals run by capsci's
 //! driver inside bwrap. Needs the `capsci-jail` helper built (`cargo build -p capsci-sandbox`).
+#![allow(clippy::unwrap_used)]
 
 use capsci_backends::rocq::{self, CheckOptions, CheckReport, ProjectInput};
 use capsci_core::{Evidence, Limits, ProofStatus};
@@ -34,11 +35,23 @@ fn binds() -> Vec<PathBuf> {
 }
 
 fn limits() -> Limits {
-    Limits { wall_s: 60.0, cpu_s: 60.0, memory_mb: 2048, pids: 32, file_size_mb: 64, output_bytes: 4 << 20 }
+    Limits {
+        wall_s: 60.0,
+        cpu_s: 60.0,
+        memory_mb: 2048,
+        pids: 32,
+        file_size_mb: 64,
+        output_bytes: 4 << 20,
+    }
 }
 
 fn files(list: &[(&str, &str)]) -> ProjectInput {
-    ProjectInput { files: list.iter().map(|(p, t)| (PathBuf::from(p), t.as_bytes().to_vec())).collect() }
+    ProjectInput {
+        files: list
+            .iter()
+            .map(|(p, t)| (PathBuf::from(p), t.as_bytes().to_vec()))
+            .collect(),
+    }
 }
 
 fn check_with(project: ProjectInput, options: CheckOptions) -> CheckReport {
@@ -47,7 +60,13 @@ fn check_with(project: ProjectInput, options: CheckOptions) -> CheckReport {
 }
 
 fn check(list: &[(&str, &str)]) -> CheckReport {
-    check_with(files(list), CheckOptions { limits: limits(), ..CheckOptions::default() })
+    check_with(
+        files(list),
+        CheckOptions {
+            limits: limits(),
+            ..CheckOptions::default()
+        },
+    )
 }
 
 fn log(r: &CheckReport) -> String {
@@ -64,11 +83,21 @@ fn valid_proofs_are_accepted_and_rechecked() {
          Theorem add_comm' : forall n m, n + m = m + n.\nProof. induction n; intros m; simpl.\n - rewrite Nat.add_0_r. reflexivity.\n - rewrite IHn. rewrite Nat.add_succ_r. reflexivity.\nQed.\n\
          Example ex : [1;2] ++ [3] = [1;2;3]. Proof. reflexivity. Qed.\n",
     )]);
-    assert_eq!(r.status, ProofStatus::Accepted, "{:?}\n{}", r.result, log(&r));
+    assert_eq!(
+        r.status,
+        ProofStatus::Accepted,
+        "{:?}\n{}",
+        r.result,
+        log(&r)
+    );
     assert_eq!(r.evidence, Evidence::Checked);
     let names: Vec<_> = r.result.theorems.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, vec!["a.add_0_r", "a.rev_len", "a.add_comm'", "a.ex"]);
-    assert!(r.result.theorems.iter().all(|t| t.checked && t.axioms.is_empty()));
+    assert!(r
+        .result
+        .theorems
+        .iter()
+        .all(|t| t.checked && t.axioms.is_empty()));
     assert!(r.result.recheck.as_deref().unwrap_or("").contains("coqchk"));
     assert_eq!(r.vo_files.len(), 1);
     assert!(r.vo_files[0].1.len() > 100);
@@ -86,7 +115,10 @@ fn wrong_tactic_is_rejected_with_location() {
 
 #[test]
 fn type_error_is_rejected_with_line_and_column() {
-    let r = check(&[("b.v", "Definition ok := 1.\nLemma x : nat.\nexact\n    true.\nQed.\n")]);
+    let r = check(&[(
+        "b.v",
+        "Definition ok := 1.\nLemma x : nat.\nexact\n    true.\nQed.\n",
+    )]);
     assert_eq!(r.status, ProofStatus::Rejected, "{}", log(&r));
     let e = &r.result.errors[0];
     // coqc points at the offending term: line 4, column 5.
@@ -103,7 +135,10 @@ fn syntax_error_is_invalid_input_with_location() {
 
 #[test]
 fn admitted_is_incomplete() {
-    let r = check(&[("a.v", "Theorem t : forall n, n * 0 = 0.\nProof. intros. Admitted.\n")]);
+    let r = check(&[(
+        "a.v",
+        "Theorem t : forall n, n * 0 = 0.\nProof. intros. Admitted.\n",
+    )]);
     assert_eq!(r.status, ProofStatus::Incomplete, "{}", log(&r));
     assert_eq!(r.evidence, Evidence::Advisory);
     assert!(!r.result.theorems[0].checked);
@@ -118,7 +153,12 @@ fn admit_inside_a_used_lemma_makes_the_user_unchecked() {
          Theorem other : True.\nProof. exact I. Qed.\n",
     )]);
     assert_eq!(r.status, ProofStatus::Incomplete, "{}", log(&r));
-    let by: std::collections::BTreeMap<_, _> = r.result.theorems.iter().map(|t| (t.name.as_str(), t)).collect();
+    let by: std::collections::BTreeMap<_, _> = r
+        .result
+        .theorems
+        .iter()
+        .map(|t| (t.name.as_str(), t))
+        .collect();
     assert!(!by["a.main"].checked, "{:?}", by["a.main"]);
     assert!(by["a.main"].axioms.iter().any(|a| a.ends_with("helper")));
     assert!(by["a.other"].checked);
@@ -126,14 +166,24 @@ fn admit_inside_a_used_lemma_makes_the_user_unchecked() {
 
 #[test]
 fn added_axiom_is_accepted_with_axioms() {
-    let r = check(&[("a.v", "Axiom magic : forall P : Prop, P.\nTheorem f : False.\nProof. apply magic. Qed.\n")]);
+    let r = check(&[(
+        "a.v",
+        "Axiom magic : forall P : Prop, P.\nTheorem f : False.\nProof. apply magic. Qed.\n",
+    )]);
     assert_eq!(r.status, ProofStatus::AcceptedWithAxioms, "{}", log(&r));
     assert_eq!(r.result.theorems[0].axioms, vec!["a.magic".to_string()]);
     assert_eq!(r.result.axioms, vec!["a.magic".to_string()]);
     // An allow-list entry never covers an axiom the project declares itself.
     let r = check_with(
-        files(&[("a.v", "Axiom classic : False.\nTheorem f : False.\nProof. exact classic. Qed.\n")]),
-        CheckOptions { allow_axioms: vec!["classic".into()], limits: limits(), ..CheckOptions::default() },
+        files(&[(
+            "a.v",
+            "Axiom classic : False.\nTheorem f : False.\nProof. exact classic. Qed.\n",
+        )]),
+        CheckOptions {
+            allow_axioms: vec!["classic".into()],
+            limits: limits(),
+            ..CheckOptions::default()
+        },
     );
     assert_eq!(r.status, ProofStatus::AcceptedWithAxioms, "{}", log(&r));
 }
@@ -145,13 +195,23 @@ fn classical_logic_reports_classic_and_is_accepted_when_allowed() {
     let r = check(&[("a.v", CLASSICAL)]);
     assert_eq!(r.status, ProofStatus::AcceptedWithAxioms, "{}", log(&r));
     assert_eq!(r.evidence, Evidence::Checked);
-    assert_eq!(r.result.theorems[0].axioms, vec!["Coq.Logic.Classical_Prop.classic".to_string()]);
+    assert_eq!(
+        r.result.theorems[0].axioms,
+        vec!["Coq.Logic.Classical_Prop.classic".to_string()]
+    );
     let r = check_with(
         files(&[("a.v", CLASSICAL)]),
-        CheckOptions { allow_axioms: vec!["classic".into()], limits: limits(), ..CheckOptions::default() },
+        CheckOptions {
+            allow_axioms: vec!["classic".into()],
+            limits: limits(),
+            ..CheckOptions::default()
+        },
     );
     assert_eq!(r.status, ProofStatus::Accepted, "{}", log(&r));
-    assert_eq!(r.result.axioms, vec!["Coq.Logic.Classical_Prop.classic".to_string()]);
+    assert_eq!(
+        r.result.axioms,
+        vec!["Coq.Logic.Classical_Prop.classic".to_string()]
+    );
 }
 
 #[test]
@@ -165,23 +225,46 @@ fn two_file_project_with_coqproject_compiles_in_dependency_order() {
              Theorem uses : double 2 = 4. Proof. exact double_2. Qed.\n",
         ),
     ]);
-    assert_eq!(r.status, ProofStatus::Accepted, "{:?}\n{}", r.result, log(&r));
+    assert_eq!(
+        r.status,
+        ProofStatus::Accepted,
+        "{:?}\n{}",
+        r.result,
+        log(&r)
+    );
     let names: Vec<_> = r.result.theorems.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, vec!["My.B.double_3", "My.B.uses", "My.A.double_2"]);
-    let vo: Vec<_> = r.vo_files.iter().map(|(p, _)| p.to_string_lossy().into_owned()).collect();
+    let vo: Vec<_> = r
+        .vo_files
+        .iter()
+        .map(|(p, _)| p.to_string_lossy().into_owned())
+        .collect();
     assert_eq!(vo, vec!["theories/B.vo", "theories/A.vo"]);
 }
 
 #[test]
 fn a_looping_tactic_times_out() {
     let r = check_with(
-        files(&[("a.v", "Theorem t : True.\nProof. repeat (assert True by exact I). exact I. Qed.\n")]),
+        files(&[(
+            "a.v",
+            "Theorem t : True.\nProof. repeat (assert True by exact I). exact I. Qed.\n",
+        )]),
         CheckOptions {
-            limits: Limits { wall_s: 3.0, cpu_s: 3.0, ..limits() },
+            limits: Limits {
+                wall_s: 3.0,
+                cpu_s: 3.0,
+                ..limits()
+            },
             ..CheckOptions::default()
         },
     );
-    assert_eq!(r.status, ProofStatus::Timeout, "{:?}\n{}", r.result, log(&r));
+    assert_eq!(
+        r.status,
+        ProofStatus::Timeout,
+        "{:?}\n{}",
+        r.result,
+        log(&r)
+    );
     assert_eq!(r.evidence, Evidence::Advisory);
 }
 
@@ -221,7 +304,8 @@ fn invalid_projects_get_invalid_input() {
 fn goals_at_a_line() {
     let _g = serial();
     let file = b"Theorem t : forall n, n + 0 = n.\nProof.\n  intros n.\n  induction n.\n  - reflexivity.\n  - simpl. rewrite IHn. reflexivity.\nQed.\n";
-    let (status, result, _) = rocq::goals(file, 4, &limits(), sandbox(), &binds(), &CancelToken::new());
+    let (status, result, _) =
+        rocq::goals(file, 4, &limits(), sandbox(), &binds(), &CancelToken::new());
     assert_eq!(status, ProofStatus::Accepted, "{result:?}");
     let goals = result.goals.unwrap();
     assert_eq!(goals.len(), 2, "{goals:?}");
@@ -231,7 +315,14 @@ fn goals_at_a_line() {
     let goals = result.goals.unwrap();
     assert_eq!(goals.len(), 1);
     assert!(goals[0].contains("n : nat"), "{goals:?}");
-    let (status, _, _) = rocq::goals(b"Load \"/etc/passwd\".\n", 1, &limits(), sandbox(), &binds(), &CancelToken::new());
+    let (status, _, _) = rocq::goals(
+        b"Load \"/etc/passwd\".\n",
+        1,
+        &limits(),
+        sandbox(),
+        &binds(),
+        &CancelToken::new(),
+    );
     assert_eq!(status, ProofStatus::Refused);
 }
 
@@ -248,16 +339,31 @@ Theorem pred_lt : forall n, n > 0 -> n - 1 < n.\nProof. intros; lia. Qed.\n";
 fn challenge(solution: &str) -> CheckReport {
     check_with(
         files(&[("Solution.v", solution)]),
-        CheckOptions { challenge: Some(CHALLENGE.as_bytes().to_vec()), limits: limits(), ..CheckOptions::default() },
+        CheckOptions {
+            challenge: Some(CHALLENGE.as_bytes().to_vec()),
+            limits: limits(),
+            ..CheckOptions::default()
+        },
     )
 }
 
 #[test]
 fn challenge_honest_solution_is_accepted() {
     let r = challenge(HONEST);
-    assert_eq!(r.status, ProofStatus::Accepted, "{:?}\n{}", r.result, log(&r));
+    assert_eq!(
+        r.status,
+        ProofStatus::Accepted,
+        "{:?}\n{}",
+        r.result,
+        log(&r)
+    );
     assert_eq!(r.evidence, Evidence::Checked);
-    assert!(r.result.recheck.as_deref().unwrap_or("").contains("challenge"));
+    assert!(r
+        .result
+        .recheck
+        .as_deref()
+        .unwrap_or("")
+        .contains("challenge"));
 }
 
 #[test]
@@ -268,8 +374,18 @@ fn challenge_shadowed_nat_is_rejected() {
          Theorem add_0 : forall n : nat, n + O = n.\nProof. reflexivity. Qed.\n",
     );
     let r = challenge(&sol);
-    assert_eq!(r.status, ProofStatus::Rejected, "{:?}\n{}", r.result, log(&r));
-    assert!(r.result.errors[0].message.contains("add_0"), "{:?}", r.result.errors);
+    assert_eq!(
+        r.status,
+        ProofStatus::Rejected,
+        "{:?}\n{}",
+        r.result,
+        log(&r)
+    );
+    assert!(
+        r.result.errors[0].message.contains("add_0"),
+        "{:?}",
+        r.result.errors
+    );
 }
 
 #[test]
@@ -279,7 +395,13 @@ fn challenge_redefined_notation_is_rejected() {
         "Local Notation \"x + y\" := (Nat.max x y).\nTheorem add_0 : forall n : nat, n + 0 = n.\nProof. intros; apply Nat.max_0_r. Qed.\n",
     );
     let r = challenge(&sol);
-    assert_eq!(r.status, ProofStatus::Rejected, "{:?}\n{}", r.result, log(&r));
+    assert_eq!(
+        r.status,
+        ProofStatus::Rejected,
+        "{:?}\n{}",
+        r.result,
+        log(&r)
+    );
 }
 
 #[test]
@@ -289,17 +411,39 @@ fn challenge_weakened_hypothesis_is_rejected() {
         "Theorem pred_lt : forall n, n > 1 -> n - 1 < n.",
     );
     let r = challenge(&sol);
-    assert_eq!(r.status, ProofStatus::Rejected, "{:?}\n{}", r.result, log(&r));
-    assert!(r.result.errors[0].message.contains("pred_lt"), "{:?}", r.result.errors);
+    assert_eq!(
+        r.status,
+        ProofStatus::Rejected,
+        "{:?}\n{}",
+        r.result,
+        log(&r)
+    );
+    assert!(
+        r.result.errors[0].message.contains("pred_lt"),
+        "{:?}",
+        r.result.errors
+    );
 }
 
 #[test]
 fn challenge_redefined_definition_is_rejected() {
     let sol = HONEST
-        .replace("Definition double (n : nat) := n + n.", "Definition double (n : nat) := 2 * n.")
-        .replace("Proof. intros; unfold double; lia. Qed.", "Proof. reflexivity. Qed.");
+        .replace(
+            "Definition double (n : nat) := n + n.",
+            "Definition double (n : nat) := 2 * n.",
+        )
+        .replace(
+            "Proof. intros; unfold double; lia. Qed.",
+            "Proof. reflexivity. Qed.",
+        );
     let r = challenge(&sol);
-    assert_eq!(r.status, ProofStatus::Rejected, "{:?}\n{}", r.result, log(&r));
+    assert_eq!(
+        r.status,
+        ProofStatus::Rejected,
+        "{:?}\n{}",
+        r.result,
+        log(&r)
+    );
 }
 
 #[test]
@@ -307,7 +451,10 @@ fn challenge_missing_admitted_or_axiom_backed_solutions_are_not_accepted() {
     let r = challenge(&HONEST.replace("Theorem pred_lt", "Theorem pred_lt'"));
     assert_eq!(r.status, ProofStatus::Rejected);
     assert!(r.result.errors[0].message.contains("pred_lt"));
-    let r = challenge(&HONEST.replace("Proof. intros; lia. Qed.\nTheorem pred_lt", "Admitted.\nTheorem pred_lt"));
+    let r = challenge(&HONEST.replace(
+        "Proof. intros; lia. Qed.\nTheorem pred_lt",
+        "Admitted.\nTheorem pred_lt",
+    ));
     assert_eq!(r.status, ProofStatus::Incomplete, "{}", log(&r));
     let sol = HONEST.replace(
         "Theorem pred_lt : forall n, n > 0 -> n - 1 < n.\nProof. intros; lia. Qed.",
@@ -315,7 +462,11 @@ fn challenge_missing_admitted_or_axiom_backed_solutions_are_not_accepted() {
     );
     let r = challenge(&sol);
     assert_eq!(r.status, ProofStatus::AcceptedWithAxioms, "{}", log(&r));
-    assert!(r.result.axioms.contains(&"Solution.cheat".to_string()), "{:?}", r.result.axioms);
+    assert!(
+        r.result.axioms.contains(&"Solution.cheat".to_string()),
+        "{:?}",
+        r.result.axioms
+    );
 }
 
 #[test]
@@ -337,12 +488,17 @@ fn with_the_policy_bypassed_the_sandbox_contains_file_access() {
             ..Default::default()
         };
         let policy = rocq::sandbox_policy(&binds(), &limits());
-        let out = capsci_sandbox::Sandbox::run(sandbox(), &policy, command, &CancelToken::new()).expect("outcome");
-        let output = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+        let out = capsci_sandbox::Sandbox::run(sandbox(), &policy, command, &CancelToken::new())
+            .expect("outcome");
+        let output = String::from_utf8_lossy(&out.stderr).into_owned()
+            + &String::from_utf8_lossy(&out.stdout);
         eprintln!("{text}=> {} {output}", out.exit);
         assert!(!output.contains("root:x:0:0"), "{output}");
     }
     for suffix in ["a", "b", "c"] {
-        assert!(!std::path::Path::new(&format!("/tmp/{marker}_{suffix}.out")).exists(), "{suffix} escaped");
+        assert!(
+            !std::path::Path::new(&format!("/tmp/{marker}_{suffix}.out")).exists(),
+            "{suffix} escaped"
+        );
     }
 }

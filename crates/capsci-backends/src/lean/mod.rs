@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 /// Finds a `lean` executable on `PATH` (the toolchain root is its `bin/`'s parent).
 pub fn find_toolchain() -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join("lean")).find(|p| p.is_file())
+    std::env::split_paths(&path)
+        .map(|d| d.join("lean"))
+        .find(|p| p.is_file())
 }
 
 /// One message of `lean --json` (one JSON object per line).
@@ -40,7 +42,11 @@ pub fn parse_json_messages(output: &str) -> Vec<LeanMessage> {
         .filter_map(|v| {
             Some(LeanMessage {
                 severity: v.get("severity")?.as_str()?.to_string(),
-                file: v.get("fileName").and_then(|f| f.as_str()).unwrap_or("").to_string(),
+                file: v
+                    .get("fileName")
+                    .and_then(|f| f.as_str())
+                    .unwrap_or("")
+                    .to_string(),
                 line: v.get("pos")?.get("line")?.as_u64()? as u32,
                 column: v.get("pos")?.get("column")?.as_u64()? as u32 + 1,
                 data: v.get("data")?.as_str()?.to_string(),
@@ -57,20 +63,38 @@ pub fn parse_print_axioms(data: &str) -> Option<Vec<String>> {
     }
     let inner = data.split("depends on axioms:").nth(1)?.trim();
     let inner = inner.strip_prefix('[')?.split(']').next()?;
-    Some(inner.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+    Some(
+        inner
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect(),
+    )
 }
 
 /// Status from the messages and the axioms of every theorem: an error is `rejected`, `sorryAx`
 /// (from `sorry`) is `incomplete`, axioms beyond Lean's three standard ones and the allow-list
 /// are `accepted_with_axioms`.
-pub fn status_of(messages: &[LeanMessage], axioms: &[String], allow: &[String]) -> (ProofStatus, ProofResult) {
-    let mut result = ProofResult::default();
-    result.errors = messages
+pub fn status_of(
+    messages: &[LeanMessage],
+    axioms: &[String],
+    allow: &[String],
+) -> (ProofStatus, ProofResult) {
+    let errors = messages
         .iter()
         .filter(|m| m.severity == "error")
-        .map(|m| ProofError { file: m.file.clone(), line: m.line, column: m.column, message: m.data.clone() })
+        .map(|m| ProofError {
+            file: m.file.clone(),
+            line: m.line,
+            column: m.column,
+            message: m.data.clone(),
+        })
         .collect();
-    result.axioms = axioms.to_vec();
+    let result = ProofResult {
+        errors,
+        axioms: axioms.to_vec(),
+        ..ProofResult::default()
+    };
     if !result.errors.is_empty() {
         return (ProofStatus::Rejected, result);
     }
@@ -78,8 +102,17 @@ pub fn status_of(messages: &[LeanMessage], axioms: &[String], allow: &[String]) 
         return (ProofStatus::Incomplete, result);
     }
     let standard = ["propext", "Classical.choice", "Quot.sound"];
-    let extra = axioms.iter().any(|a| !standard.contains(&a.as_str()) && !allow.contains(a));
-    (if extra { ProofStatus::AcceptedWithAxioms } else { ProofStatus::Accepted }, result)
+    let extra = axioms
+        .iter()
+        .any(|a| !standard.contains(&a.as_str()) && !allow.contains(a));
+    (
+        if extra {
+            ProofStatus::AcceptedWithAxioms
+        } else {
+            ProofStatus::Accepted
+        },
+        result,
+    )
 }
 
 /// The Lean 4 backend.
@@ -92,12 +125,17 @@ pub struct Lean {
 impl Lean {
     /// The backend with the toolchain found on `PATH`, if any.
     pub fn detect() -> Self {
-        Lean { lean: find_toolchain() }
+        Lean {
+            lean: find_toolchain(),
+        }
     }
 
     fn missing() -> ProofResult {
         ProofResult {
-            message: Some("no Lean 4 toolchain (lean on PATH) on this host; the lean backend is unavailable".into()),
+            message: Some(
+                "no Lean 4 toolchain (lean on PATH) on this host; the lean backend is unavailable"
+                    .into(),
+            ),
             ..ProofResult::default()
         }
     }
@@ -157,6 +195,7 @@ impl ProofBackend for Lean {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -168,8 +207,14 @@ not json
         let m = parse_json_messages(out);
         assert_eq!(m.len(), 2);
         assert_eq!((m[0].line, m[0].column), (3, 3));
-        assert_eq!(parse_print_axioms(&m[1].data), Some(vec!["propext".to_string(), "sorryAx".to_string()]));
-        assert_eq!(parse_print_axioms("'t' does not depend on any axioms"), Some(vec![]));
+        assert_eq!(
+            parse_print_axioms(&m[1].data),
+            Some(vec!["propext".to_string(), "sorryAx".to_string()])
+        );
+        assert_eq!(
+            parse_print_axioms("'t' does not depend on any axioms"),
+            Some(vec![])
+        );
         let (s, _) = status_of(&m, &[], &[]);
         assert_eq!(s, ProofStatus::Rejected);
         let (s, _) = status_of(&[], &["sorryAx".into()], &[]);

@@ -142,7 +142,9 @@ pub fn sentences(text: &str) -> Result<Vec<Sentence>, LexError> {
                         bump!();
                         loop {
                             match (at(i), at(i + 1)) {
-                                (None, _) => return Err(LexError::UnterminatedString { line: sline }),
+                                (None, _) => {
+                                    return Err(LexError::UnterminatedString { line: sline })
+                                }
                                 (Some('"'), Some('"')) => {
                                     bump!();
                                     bump!();
@@ -235,7 +237,13 @@ pub fn sentences(text: &str) -> Result<Vec<Sentence>, LexError> {
         tokens.push(Token::Sym(s));
     }
     if let Some((l, c0)) = start {
-        out.push(Sentence { tokens, line: l, column: c0, end_line: line, end_offset: text.len() });
+        out.push(Sentence {
+            tokens,
+            line: l,
+            column: c0,
+            end_line: line,
+            end_offset: text.len(),
+        });
     }
     Ok(out)
 }
@@ -249,7 +257,9 @@ pub fn command_tokens(tokens: &[Token]) -> &[Token] {
     let mut rest = tokens;
     loop {
         match rest {
-            [Token::Sym(s), tail @ ..] if matches!(s.as_str(), "-" | "+" | "*" | "{" | "}") => rest = tail,
+            [Token::Sym(s), tail @ ..] if matches!(s.as_str(), "-" | "+" | "*" | "{" | "}") => {
+                rest = tail
+            }
             [Token::Sym(s), tail @ ..] if s == "#[" => {
                 let mut depth = 1;
                 let mut k = 0;
@@ -285,7 +295,9 @@ pub fn command_tokens(tokens: &[Token]) -> &[Token] {
             }
             [Token::Ident(w), Token::Ident(_), tail @ ..] if w == "Timeout" => rest = tail,
             // Goal selectors `2:`, `all:`, `[x]:`.
-            [Token::Ident(_), Token::Sym(c), tail @ ..] if c == ":" && !tail.is_empty() && starts_lower(rest) => {
+            [Token::Ident(_), Token::Sym(c), tail @ ..]
+                if c == ":" && !tail.is_empty() && starts_lower(rest) =>
+            {
                 rest = tail
             }
             _ => return rest,
@@ -301,6 +313,7 @@ fn starts_lower(tokens: &[Token]) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -347,8 +360,14 @@ mod tests {
 
     #[test]
     fn unterminated_comment_and_string_are_errors() {
-        assert_eq!(sentences("Check 1. (* open").unwrap_err(), LexError::UnterminatedComment { line: 1 });
-        assert_eq!(sentences("\nCheck \"x.").unwrap_err(), LexError::UnterminatedString { line: 2 });
+        assert_eq!(
+            sentences("Check 1. (* open").unwrap_err(),
+            LexError::UnterminatedComment { line: 1 }
+        );
+        assert_eq!(
+            sentences("\nCheck \"x.").unwrap_err(),
+            LexError::UnterminatedString { line: 2 }
+        );
     }
 
     #[test]

@@ -15,7 +15,9 @@ pub mod project;
 pub mod scan;
 pub mod script;
 
-use capsci_core::{Evidence, ExitReason, Limits, ProofError, ProofResult, ProofStatus, TheoremReport};
+use capsci_core::{
+    Evidence, ExitReason, Limits, ProofError, ProofResult, ProofStatus, TheoremReport,
+};
 use capsci_sandbox::{Bind, CancelToken, Command, Outcome, Sandbox, SandboxPolicy, SyscallFilter};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -36,15 +38,26 @@ pub const COQTOP: &str = "/usr/bin/coqtop";
 /// plugins, findlib's configuration and the shell that runs capsci's driver script. The
 /// closure builder adds the shared libraries (libgmp, libc, libm, the loader).
 pub fn roots() -> Vec<PathBuf> {
-    [script::COQC, script::COQCHK, COQTOP, STDLIB_DIR, CORE_DIR, FINDLIB_CONF, script::SH, "/usr/bin/dash"]
-        .iter()
-        .map(PathBuf::from)
-        .collect()
+    [
+        script::COQC,
+        script::COQCHK,
+        COQTOP,
+        STDLIB_DIR,
+        CORE_DIR,
+        FINDLIB_CONF,
+        script::SH,
+        "/usr/bin/dash",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .collect()
 }
 
 /// Whether Debian's Coq is installed where [`roots`] says (checked without running it).
 pub fn available() -> bool {
-    [script::COQC, script::COQCHK, STDLIB_DIR].iter().all(|p| Path::new(p).exists())
+    [script::COQC, script::COQCHK, STDLIB_DIR]
+        .iter()
+        .all(|p| Path::new(p).exists())
 }
 
 /// The sandbox policy for Rocq: read-only binds of exactly `binds`, `LC_ALL=C`, no network.
@@ -97,7 +110,11 @@ impl CheckReport {
     fn early(status: ProofStatus, message: String, errors: Vec<ProofError>) -> Self {
         CheckReport {
             status,
-            result: ProofResult { message: Some(message), errors, ..ProofResult::default() },
+            result: ProofResult {
+                message: Some(message),
+                errors,
+                ..ProofResult::default()
+            },
             evidence: Evidence::Advisory,
             outcome: None,
             vo_files: Vec::new(),
@@ -188,7 +205,11 @@ struct Generated {
     check_lines: BTreeMap<u32, String>,
 }
 
-fn generate(project: &project::Project, scans: &[scan::FileScan], challenge: &[ChallengeItem]) -> Generated {
+fn generate(
+    project: &project::Project,
+    scans: &[scan::FileScan],
+    challenge: &[ChallengeItem],
+) -> Generated {
     let mut lines: Vec<String> = Vec::new();
     for f in &project.files {
         lines.push(format!("Require {}.", f.module));
@@ -214,22 +235,31 @@ fn generate(project: &project::Project, scans: &[scan::FileScan], challenge: &[C
         targets.push(format!("CapsciGen.Assumptions.capsci_check_{i}"));
     }
     for (k, t) in targets.iter().enumerate() {
-        lines.push(format!("Check (fun capsci_mark_{k} : Prop => capsci_mark_{k})."));
+        lines.push(format!(
+            "Check (fun capsci_mark_{k} : Prop => capsci_mark_{k})."
+        ));
         lines.push(format!("Print Assumptions {t}."));
     }
     let mut text = lines.join("\n");
     text.push('\n');
-    Generated { text, targets, check_lines }
+    Generated {
+        text,
+        targets,
+        check_lines,
+    }
 }
 
 fn status_for_limit(exit: ExitReason) -> Option<ProofStatus> {
     match exit {
         ExitReason::Timeout | ExitReason::CpuLimit => Some(ProofStatus::Timeout),
-        ExitReason::MemoryLimit | ExitReason::OutputLimit | ExitReason::PidsLimit | ExitReason::FileSizeLimit => {
-            Some(ProofStatus::ResourceExceeded)
-        }
+        ExitReason::MemoryLimit
+        | ExitReason::OutputLimit
+        | ExitReason::PidsLimit
+        | ExitReason::FileSizeLimit => Some(ProofStatus::ResourceExceeded),
         ExitReason::Cancelled => Some(ProofStatus::Cancelled),
-        ExitReason::Signal(_) | ExitReason::SandboxError | ExitReason::NotRun => Some(ProofStatus::BackendError),
+        ExitReason::Signal(_) | ExitReason::SandboxError | ExitReason::NotRun => {
+            Some(ProofStatus::BackendError)
+        }
         ExitReason::Exited(_) => None,
     }
 }
@@ -239,21 +269,31 @@ fn text(bytes: &[u8]) -> String {
 }
 
 /// Lexes and applies the policy to one file; `Err` is the early report.
-fn lex_file(file: &str, text: &str) -> Result<Vec<lexer::Sentence>, CheckReport> {
+fn lex_file(file: &str, text: &str) -> Result<Vec<lexer::Sentence>, Box<CheckReport>> {
     let sentences = lexer::sentences(text).map_err(|e| {
-        CheckReport::early(
+        Box::new(CheckReport::early(
             ProofStatus::InvalidInput,
             format!("{file}: {e}"),
-            vec![ProofError { file: file.into(), line: e.line(), column: 1, message: e.to_string() }],
-        )
+            vec![ProofError {
+                file: file.into(),
+                line: e.line(),
+                column: 1,
+                message: e.to_string(),
+            }],
+        ))
     })?;
     if let Some(r) = policy::check_sentences(file, &sentences) {
         let message = format!("{}: {} refused by policy: {}", r.file, r.command, r.reason);
-        return Err(CheckReport::early(
+        return Err(Box::new(CheckReport::early(
             ProofStatus::Refused,
             message.clone(),
-            vec![ProofError { file: r.file, line: r.line, column: r.column, message }],
-        ));
+            vec![ProofError {
+                file: r.file,
+                line: r.line,
+                column: r.column,
+                message,
+            }],
+        )));
     }
     Ok(sentences)
 }
@@ -268,14 +308,18 @@ pub fn check(
 ) -> CheckReport {
     let project = match project::prepare(input) {
         Ok(p) => p,
-        Err(project::ProjectError::Invalid(m)) => return CheckReport::early(ProofStatus::InvalidInput, m, Vec::new()),
-        Err(project::ProjectError::Refused(m)) => return CheckReport::early(ProofStatus::Refused, m, Vec::new()),
+        Err(project::ProjectError::Invalid(m)) => {
+            return CheckReport::early(ProofStatus::InvalidInput, m, Vec::new())
+        }
+        Err(project::ProjectError::Refused(m)) => {
+            return CheckReport::early(ProofStatus::Refused, m, Vec::new())
+        }
     };
     let mut scans = Vec::new();
     for f in &project.files {
         match lex_file(&f.path, &f.text) {
             Ok(s) => scans.push(scan::scan(&s)),
-            Err(r) => return r,
+            Err(r) => return *r,
         }
     }
     // Challenge: its theorems, each matched to exactly one visible solution theorem.
@@ -283,16 +327,24 @@ pub fn check(
     let mut challenge_text = None;
     if let Some(bytes) = &options.challenge {
         let Ok(ctext) = String::from_utf8(bytes.clone()) else {
-            return CheckReport::early(ProofStatus::InvalidInput, "the challenge is not UTF-8 text".into(), Vec::new());
+            return CheckReport::early(
+                ProofStatus::InvalidInput,
+                "the challenge is not UTF-8 text".into(),
+                Vec::new(),
+            );
         };
         let csent = match lex_file("challenge.v", &ctext) {
             Ok(s) => s,
-            Err(r) => return r,
+            Err(r) => return *r,
         };
         let cscan = scan::scan(&csent);
         let theorems: Vec<_> = cscan.theorems.iter().filter(|t| t.visible).collect();
         if theorems.is_empty() {
-            return CheckReport::early(ProofStatus::InvalidInput, "the challenge states no theorem".into(), Vec::new());
+            return CheckReport::early(
+                ProofStatus::InvalidInput,
+                "the challenge states no theorem".into(),
+                Vec::new(),
+            );
         }
         let mut errors = Vec::new();
         for t in theorems {
@@ -304,7 +356,10 @@ pub fn check(
                 .map(|(f, _)| scan::qualify(&f.module, &t.name))
                 .collect();
             match found.as_slice() {
-                [one] => challenge_items.push(ChallengeItem { name: t.name.clone(), solution: one.clone() }),
+                [one] => challenge_items.push(ChallengeItem {
+                    name: t.name.clone(),
+                    solution: one.clone(),
+                }),
                 [] => errors.push(ProofError {
                     file: "challenge.v".into(),
                     line: t.line,
@@ -315,12 +370,20 @@ pub fn check(
                     file: "challenge.v".into(),
                     line: t.line,
                     column: 1,
-                    message: format!("challenge theorem {} is declared more than once: {}", t.name, many.join(", ")),
+                    message: format!(
+                        "challenge theorem {} is declared more than once: {}",
+                        t.name,
+                        many.join(", ")
+                    ),
                 }),
             }
         }
         if !errors.is_empty() {
-            return CheckReport::early(ProofStatus::Rejected, "the solution does not answer the challenge".into(), errors);
+            return CheckReport::early(
+                ProofStatus::Rejected,
+                "the solution does not answer the challenge".into(),
+                errors,
+            );
         }
         challenge_text = Some(ctext);
     }
@@ -341,19 +404,29 @@ pub fn check(
     let mut steps = Vec::new();
     let mut files: Vec<(PathBuf, Vec<u8>)> = Vec::new();
     let mut collect: Vec<PathBuf> = Vec::new();
-    let challenge_args = vec!["-Q".to_string(), "../c".to_string(), "CapsciChallenge".to_string()];
+    let challenge_args = vec![
+        "-Q".to_string(),
+        "../c".to_string(),
+        "CapsciChallenge".to_string(),
+    ];
     if let Some(ct) = &challenge_text {
         files.push((PathBuf::from("c/Challenge.v"), ct.as_bytes().to_vec()));
         let mut a = challenge_args.clone();
         a.push("../c/Challenge.v".into());
-        steps.push(script::Step { name: "ch".into(), argv: coqc(a) });
+        steps.push(script::Step {
+            name: "ch".into(),
+            argv: coqc(a),
+        });
         collect.push(PathBuf::from("o/ch.out"));
     }
     for (k, &i) in order.iter().enumerate() {
         let f = &project.files[i];
         let mut a = lp.clone();
         a.push(f.path.clone());
-        steps.push(script::Step { name: format!("c{k}"), argv: coqc(a) });
+        steps.push(script::Step {
+            name: format!("c{k}"),
+            argv: coqc(a),
+        });
         collect.push(PathBuf::from(format!("o/c{k}.out")));
         collect.push(PathBuf::from(format!("p/{}o", f.path)));
     }
@@ -362,12 +435,19 @@ pub fn check(
         if challenge_text.is_some() {
             a.extend(challenge_args.clone());
         }
-        a.extend(["-Q".to_string(), "../g".to_string(), "CapsciGen".to_string()]);
+        a.extend([
+            "-Q".to_string(),
+            "../g".to_string(),
+            "CapsciGen".to_string(),
+        ]);
         a
     };
     let mut pa = gen_args.clone();
     pa.push("../g/Assumptions.v".into());
-    steps.push(script::Step { name: "pa".into(), argv: coqc(pa) });
+    steps.push(script::Step {
+        name: "pa".into(),
+        argv: coqc(pa),
+    });
     collect.push(PathBuf::from("o/pa.out"));
     let mut chk = vec![script::COQCHK.to_string(), "-o".to_string()];
     chk.extend(gen_args.clone());
@@ -376,19 +456,34 @@ pub fn check(
         chk.push(project.files[i].module.clone());
     }
     if challenge_text.is_some() {
-        chk.extend(["-norec".to_string(), "CapsciChallenge.Challenge".to_string()]);
+        chk.extend([
+            "-norec".to_string(),
+            "CapsciChallenge.Challenge".to_string(),
+        ]);
     }
     chk.extend(["-norec".to_string(), "CapsciGen.Assumptions".to_string()]);
-    steps.push(script::Step { name: "chk".into(), argv: chk });
+    steps.push(script::Step {
+        name: "chk".into(),
+        argv: chk,
+    });
     collect.push(PathBuf::from("o/chk.out"));
     collect.push(PathBuf::from("o/status"));
 
     let script_text = script::render(&steps);
     for f in &project.files {
-        files.push((PathBuf::from(format!("p/{}", f.path)), f.text.as_bytes().to_vec()));
+        files.push((
+            PathBuf::from(format!("p/{}", f.path)),
+            f.text.as_bytes().to_vec(),
+        ));
     }
-    files.push((PathBuf::from("g/Assumptions.v"), generated.text.as_bytes().to_vec()));
-    files.push((PathBuf::from(script::SCRIPT), script_text.as_bytes().to_vec()));
+    files.push((
+        PathBuf::from("g/Assumptions.v"),
+        generated.text.as_bytes().to_vec(),
+    ));
+    files.push((
+        PathBuf::from(script::SCRIPT),
+        script_text.as_bytes().to_vec(),
+    ));
     files.push((PathBuf::from("o/status"), Vec::new()));
     let command = Command {
         program: PathBuf::from(script::SH),
@@ -400,9 +495,24 @@ pub fn check(
     let policy = sandbox_policy(binds, &options.limits);
     let outcome = match sandbox.run(&policy, command, cancel) {
         Ok(o) => o,
-        Err(e) => return CheckReport::early(ProofStatus::BackendError, format!("sandbox: {e}"), Vec::new()),
+        Err(e) => {
+            return CheckReport::early(
+                ProofStatus::BackendError,
+                format!("sandbox: {e}"),
+                Vec::new(),
+            )
+        }
     };
-    interpret(&project, &scans, &order, &generated, &challenge_items, options, &script_text, outcome)
+    interpret(
+        &project,
+        &scans,
+        &order,
+        &generated,
+        &challenge_items,
+        options,
+        &script_text,
+        outcome,
+    )
 }
 
 /// Turns the driver's outcome into the report.
@@ -417,10 +527,23 @@ fn interpret(
     script_text: &str,
     outcome: Outcome,
 ) -> CheckReport {
-    let collected: BTreeMap<String, &Vec<u8>> =
-        outcome.collected.iter().map(|(p, b)| (p.to_string_lossy().into_owned(), b)).collect();
-    let out_of = |step: &str| collected.get(&format!("o/{step}.out")).map(|b| text(b)).unwrap_or_default();
-    let statuses = script::parse_status(&collected.get("o/status").map(|b| text(b)).unwrap_or_default());
+    let collected: BTreeMap<String, &Vec<u8>> = outcome
+        .collected
+        .iter()
+        .map(|(p, b)| (p.to_string_lossy().into_owned(), b))
+        .collect();
+    let out_of = |step: &str| {
+        collected
+            .get(&format!("o/{step}.out"))
+            .map(|b| text(b))
+            .unwrap_or_default()
+    };
+    let statuses = script::parse_status(
+        &collected
+            .get("o/status")
+            .map(|b| text(b))
+            .unwrap_or_default(),
+    );
     let rc = |step: &str| statuses.iter().find(|(s, _)| s == step).map(|(_, c)| *c);
     // The log: script, then each step's output, in order.
     let mut log = format!("== driver script\n{script_text}\n");
@@ -435,12 +558,19 @@ fn interpret(
             log.push_str(&format!("== step {s} (exit {:?})\n{}\n", rc(s), out_of(s)));
         }
     }
-    log.push_str(&format!("== sandbox exit {}\n{}{}", outcome.exit, text(&outcome.stdout), text(&outcome.stderr)));
+    log.push_str(&format!(
+        "== sandbox exit {}\n{}{}",
+        outcome.exit,
+        text(&outcome.stdout),
+        text(&outcome.stderr)
+    ));
     let vo_files: Vec<(PathBuf, Vec<u8>)> = project
         .files
         .iter()
         .filter_map(|f| {
-            collected.get(&format!("p/{}o", f.path)).map(|b| (PathBuf::from(format!("{}o", f.path)), (*b).clone()))
+            collected
+                .get(&format!("p/{}o", f.path))
+                .map(|b| (PathBuf::from(format!("{}o", f.path)), (*b).clone()))
         })
         .collect();
     let mut report = CheckReport {
@@ -451,7 +581,11 @@ fn interpret(
         vo_files,
         log: log.into_bytes(),
     };
-    let running = step_names.iter().find(|s| rc(s).is_none()).cloned().unwrap_or_default();
+    let running = step_names
+        .iter()
+        .find(|s| rc(s).is_none())
+        .cloned()
+        .unwrap_or_default();
     let step_file = |s: &str| -> String {
         if s == "ch" {
             return "challenge.v".into();
@@ -464,7 +598,12 @@ fn interpret(
     };
     if let Some(status) = status_for_limit(outcome.exit) {
         report.status = status;
-        report.result.message = Some(format!("{} during step {} ({})", outcome.exit, running, step_file(&running)));
+        report.result.message = Some(format!(
+            "{} during step {} ({})",
+            outcome.exit,
+            running,
+            step_file(&running)
+        ));
         report.outcome = Some(outcome);
         return report;
     }
@@ -474,30 +613,54 @@ fn interpret(
         r
     };
     // Compilation steps.
-    for s in step_names.iter().filter(|s| *s == "ch" || (s.starts_with('c') && *s != "chk")) {
+    for s in step_names
+        .iter()
+        .filter(|s| *s == "ch" || (s.starts_with('c') && *s != "chk"))
+    {
         match rc(s) {
             Some(0) => continue,
             None => {
                 report.outcome = Some(outcome);
-                return finish(report, ProofStatus::BackendError, format!("step {s} did not run (driver stopped)"));
+                return finish(
+                    report,
+                    ProofStatus::BackendError,
+                    format!("step {s} did not run (driver stopped)"),
+                );
             }
             Some(_) => {
                 let out = out_of(s);
                 let file = step_file(s);
                 report.outcome = Some(outcome);
                 if out.contains("Out of memory") || out.contains("Stack overflow") {
-                    return finish(report, ProofStatus::ResourceExceeded, format!("{file}: {}", out.trim()));
+                    return finish(
+                        report,
+                        ProofStatus::ResourceExceeded,
+                        format!("{file}: {}", out.trim()),
+                    );
                 }
                 let diags = parse::coqc_errors(&out, &file);
                 let syntax = diags.iter().any(|d| d.syntax);
                 report.result.errors = diags.into_iter().map(|d| d.error).collect();
                 if report.result.errors.is_empty() {
-                    report.result.errors.push(ProofError { file: file.clone(), line: 0, column: 0, message: out.trim().to_string() });
+                    report.result.errors.push(ProofError {
+                        file: file.clone(),
+                        line: 0,
+                        column: 0,
+                        message: out.trim().to_string(),
+                    });
                 }
                 if s == "ch" {
-                    return finish(report, ProofStatus::InvalidInput, "the challenge does not compile".into());
+                    return finish(
+                        report,
+                        ProofStatus::InvalidInput,
+                        "the challenge does not compile".into(),
+                    );
                 }
-                let status = if syntax { ProofStatus::InvalidInput } else { ProofStatus::Rejected };
+                let status = if syntax {
+                    ProofStatus::InvalidInput
+                } else {
+                    ProofStatus::Rejected
+                };
                 return finish(report, status, format!("coqc rejected {file}"));
             }
         }
@@ -518,10 +681,18 @@ fn interpret(
                         d.error.message
                     ),
                 });
-                return finish(report, ProofStatus::Rejected, format!("challenge theorem {name}: statement differs"));
+                return finish(
+                    report,
+                    ProofStatus::Rejected,
+                    format!("challenge theorem {name}: statement differs"),
+                );
             }
         }
-        return finish(report, ProofStatus::BackendError, format!("the assumptions step failed: {}", pa_out.trim()));
+        return finish(
+            report,
+            ProofStatus::BackendError,
+            format!("the assumptions step failed: {}", pa_out.trim()),
+        );
     }
     let blocks = parse::assumption_blocks(&pa_out, generated.targets.len());
     let chk_out = out_of("chk");
@@ -536,7 +707,10 @@ fn interpret(
     let is_own = |full: &str| own_prefixes.iter().any(|p| full.starts_with(p.as_str()));
     let allowed = |full: &str| {
         full.starts_with("Coq.")
-            && options.allow_axioms.iter().any(|a| full == a || full.ends_with(&format!(".{a}")))
+            && options
+                .allow_axioms
+                .iter()
+                .any(|a| full == a || full.ends_with(&format!(".{a}")))
     };
     let mut all_axioms: BTreeSet<String> = BTreeSet::new();
     let mut disallowed: BTreeSet<String> = BTreeSet::new();
@@ -562,7 +736,10 @@ fn interpret(
                 axioms.push(name);
                 continue;
             }
-            let is_admitted = admitted.contains_key(&full) || admitted.keys().any(|a| a.ends_with(&format!(".{printed}")) || a == printed);
+            let is_admitted = admitted.contains_key(&full)
+                || admitted
+                    .keys()
+                    .any(|a| a.ends_with(&format!(".{printed}")) || a == printed);
             if is_admitted {
                 checked = false;
             } else if !allowed(&full) && !full.starts_with("CapsciChallenge.") {
@@ -572,7 +749,11 @@ fn interpret(
         }
         any_unchecked |= !checked;
         all_axioms.extend(axioms.iter().cloned());
-        report.result.theorems.push(TheoremReport { name: target.clone(), checked, axioms });
+        report.result.theorems.push(TheoremReport {
+            name: target.clone(),
+            checked,
+            axioms,
+        });
     }
     // Axioms the project itself declares count even when no theorem uses them.
     for a in summary.axioms.iter().filter(|a| is_own(a)) {
@@ -588,7 +769,11 @@ fn interpret(
     report.result.axioms = all_axioms.into_iter().collect();
     if !missing.is_empty() {
         report.outcome = Some(outcome);
-        return finish(report, ProofStatus::BackendError, format!("no Print Assumptions output for {}", missing.join(", ")));
+        return finish(
+            report,
+            ProofStatus::BackendError,
+            format!("no Print Assumptions output for {}", missing.join(", ")),
+        );
     }
     // The independent re-check.
     if rc("chk") != Some(0) || !summary.ok {
@@ -596,7 +781,11 @@ fn interpret(
         return finish(
             report,
             ProofStatus::BackendError,
-            format!("coqchk disagreed with coqc.\n-- coqc (assumptions):\n{}\n-- coqchk:\n{}", pa_out.trim(), chk_out.trim()),
+            format!(
+                "coqchk disagreed with coqc.\n-- coqc (assumptions):\n{}\n-- coqchk:\n{}",
+                pa_out.trim(),
+                chk_out.trim()
+            ),
         );
     }
     let admits = scans.iter().any(|s| s.admits);
@@ -609,11 +798,15 @@ fn interpret(
     report.outcome = Some(outcome);
     if any_unchecked || admits {
         report.status = ProofStatus::Incomplete;
-        report.result.message = Some("some proof is Admitted (directly or through a lemma it uses)".into());
+        report.result.message =
+            Some("some proof is Admitted (directly or through a lemma it uses)".into());
     } else if !disallowed.is_empty() {
         report.status = ProofStatus::AcceptedWithAxioms;
         report.evidence = Evidence::Checked;
-        report.result.message = Some(format!("checked, assuming {}", disallowed.into_iter().collect::<Vec<_>>().join(", ")));
+        report.result.message = Some(format!(
+            "checked, assuming {}",
+            disallowed.into_iter().collect::<Vec<_>>().join(", ")
+        ));
     } else {
         report.status = ProofStatus::Accepted;
         report.evidence = Evidence::Checked;
@@ -637,20 +830,40 @@ pub fn goals(
     binds: &[PathBuf],
     cancel: &CancelToken,
 ) -> (ProofStatus, ProofResult, Option<Outcome>) {
-    let early = |status, message: String| (status, ProofResult { message: Some(message), ..ProofResult::default() }, None);
+    let early = |status, message: String| {
+        (
+            status,
+            ProofResult {
+                message: Some(message),
+                ..ProofResult::default()
+            },
+            None,
+        )
+    };
     let Ok(text_in) = std::str::from_utf8(file) else {
-        return early(ProofStatus::InvalidInput, "the file is not UTF-8 text".into());
+        return early(
+            ProofStatus::InvalidInput,
+            "the file is not UTF-8 text".into(),
+        );
     };
     let sentences = match lex_file("goals.v", text_in) {
         Ok(s) => s,
         Err(r) => return (r.status, r.result, None),
     };
-    let cut = sentences.iter().filter(|s| s.end_line <= line).map(|s| s.end_offset).max().unwrap_or(0);
+    let cut = sentences
+        .iter()
+        .filter(|s| s.end_line <= line)
+        .map(|s| s.end_offset)
+        .max()
+        .unwrap_or(0);
     let mut src = text_in[..cut].to_string();
     src.push_str(&format!("\nCheck ({GOALS_MARK}).\nShow.\n"));
     let command = Command {
         program: PathBuf::from(script::COQC),
-        args: ["-q", "-R", ".", "", "Goals.v"].iter().map(|s| s.to_string()).collect(),
+        args: ["-q", "-R", ".", "", "Goals.v"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
         stdin: Vec::new(),
         files: vec![(PathBuf::from("Goals.v"), src.into_bytes())],
         collect: Vec::new(),
@@ -660,26 +873,39 @@ pub fn goals(
         Err(e) => return early(ProofStatus::BackendError, format!("sandbox: {e}")),
     };
     if let Some(status) = status_for_limit(outcome.exit) {
-        return (status, ProofResult { message: Some(outcome.exit.to_string()), ..ProofResult::default() }, Some(outcome));
+        return (
+            status,
+            ProofResult {
+                message: Some(outcome.exit.to_string()),
+                ..ProofResult::default()
+            },
+            Some(outcome),
+        );
     }
     let stdout = text(&outcome.stdout);
     let stderr = text(&outcome.stderr);
     let Some(at) = stdout.find(GOALS_MARK) else {
-        let mut result = ProofResult::default();
-        result.errors = parse::coqc_errors(&format!("{stdout}\n{stderr}"), "goals.v")
+        let errors = parse::coqc_errors(&format!("{stdout}\n{stderr}"), "goals.v")
             .into_iter()
             .map(|mut d| {
                 d.error.file = "goals.v".into();
                 d.error
             })
             .collect();
-        result.message = Some("the file does not compile up to that line".into());
+        let result = ProofResult {
+            errors,
+            message: Some("the file does not compile up to that line".into()),
+            ..ProofResult::default()
+        };
         return (ProofStatus::Rejected, result, Some(outcome));
     };
     let after = &stdout[at..];
     let body: String = after.lines().skip(2).collect::<Vec<_>>().join("\n");
     let goals = split_goals(&body);
-    let result = ProofResult { goals: Some(goals), ..ProofResult::default() };
+    let result = ProofResult {
+        goals: Some(goals),
+        ..ProofResult::default()
+    };
     (ProofStatus::Accepted, result, Some(outcome))
 }
 
@@ -693,7 +919,11 @@ fn split_goals(body: &str) -> Vec<String> {
     let mut cur = String::new();
     for l in body.lines() {
         let t = l.trim();
-        if (t.ends_with(" goal") || t.ends_with(" goals")) && t.split_whitespace().count() == 2 && goals.is_empty() && cur.is_empty() {
+        if (t.ends_with(" goal") || t.ends_with(" goals"))
+            && t.split_whitespace().count() == 2
+            && goals.is_empty()
+            && cur.is_empty()
+        {
             continue;
         }
         if t.starts_with("goal ") && t.ends_with(" is:") {
@@ -713,6 +943,7 @@ fn split_goals(body: &str) -> Vec<String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -63,13 +63,24 @@ pub fn coqc_errors(output: &str, default_file: &str) -> Vec<Diagnostic> {
         }
         let mut msg = vec![first.trim_start_matches("Error:").trim()];
         let mut j = body_start + 1;
-        while j < lines.len() && !lines[j].starts_with("File \"") && !lines[j].starts_with("Error:") {
+        while j < lines.len() && !lines[j].starts_with("File \"") && !lines[j].starts_with("Error:")
+        {
             msg.push(lines[j]);
             j += 1;
         }
         let message = msg.join("\n").trim().to_string();
-        let syntax = message.starts_with("Syntax error") || message.starts_with("Syntax Error") || message.contains("Lexer:");
-        out.push(Diagnostic { error: ProofError { file, line: lno, column: col, message }, syntax });
+        let syntax = message.starts_with("Syntax error")
+            || message.starts_with("Syntax Error")
+            || message.contains("Lexer:");
+        out.push(Diagnostic {
+            error: ProofError {
+                file,
+                line: lno,
+                column: col,
+                message,
+            },
+            syntax,
+        });
         i = j;
     }
     out
@@ -90,7 +101,10 @@ pub fn assumption_blocks(output: &str, count: usize) -> Vec<Option<Assumptions>>
     let mut section = String::new();
     for line in output.lines() {
         if let Some(rest) = line.strip_prefix(MARK_PREFIX) {
-            let k = rest.split(|c: char| !c.is_ascii_digit()).next().and_then(|d| d.parse::<usize>().ok());
+            let k = rest
+                .split(|c: char| !c.is_ascii_digit())
+                .next()
+                .and_then(|d| d.parse::<usize>().ok());
             current = k.filter(|&k| k < count);
             if let Some(k) = current {
                 blocks[k] = Some(Assumptions::default());
@@ -99,7 +113,10 @@ pub fn assumption_blocks(output: &str, count: usize) -> Vec<Option<Assumptions>>
             continue;
         }
         let Some(k) = current else { continue };
-        if line.starts_with(' ') || line.trim().is_empty() || line.starts_with("Closed under the global context") {
+        if line.starts_with(' ')
+            || line.trim().is_empty()
+            || line.starts_with("Closed under the global context")
+        {
             continue;
         }
         if line.ends_with(':') && !line.contains(" : ") {
@@ -130,7 +147,10 @@ pub struct ChkSummary {
 
 /// Parses `coqchk -o` output.
 pub fn coqchk_summary(output: &str) -> ChkSummary {
-    let mut s = ChkSummary { ok: output.contains("Modules were successfully checked"), ..ChkSummary::default() };
+    let mut s = ChkSummary {
+        ok: output.contains("Modules were successfully checked"),
+        ..ChkSummary::default()
+    };
     let mut section = "";
     for line in output.lines() {
         let t = line.trim();
@@ -170,6 +190,7 @@ pub fn resolve_full<'a>(printed: &str, full: &'a [String]) -> Vec<&'a str> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -178,7 +199,15 @@ mod tests {
         let out = "File \"./a.v\", line 3, characters 2-13:\nError: Unable to unify \"2\" with \"1\".\n\n";
         let d = coqc_errors(out, "a.v");
         assert_eq!(d.len(), 1);
-        assert_eq!(d[0].error, ProofError { file: "a.v".into(), line: 3, column: 3, message: "Unable to unify \"2\" with \"1\".".into() });
+        assert_eq!(
+            d[0].error,
+            ProofError {
+                file: "a.v".into(),
+                line: 3,
+                column: 3,
+                message: "Unable to unify \"2\" with \"1\".".into()
+            }
+        );
         assert!(!d[0].syntax);
         let out = "File \"./sub/e.v\", line 3, characters 2-6:\nError:\nThe term \"true\" has type \"bool\" while it is expected to have type \"nat\".\n";
         let d = coqc_errors(out, "x.v");
@@ -199,7 +228,10 @@ mod tests {
         assert_eq!(b[0], Some(Assumptions::default()));
         assert_eq!(
             b[1].as_ref().unwrap().entries,
-            vec![("Classical_Prop.classic".to_string(), "Axioms".to_string()), ("a.adm".to_string(), "Axioms".to_string())]
+            vec![
+                ("Classical_Prop.classic".to_string(), "Axioms".to_string()),
+                ("a.adm".to_string(), "Axioms".to_string())
+            ]
         );
         assert_eq!(b[2], None);
     }
@@ -209,7 +241,10 @@ mod tests {
         let out = "Modules were successfully checked\n\nCONTEXT SUMMARY\n===============\n\n* Theory: Set is predicative\n  \n* Axioms:\n    Coq.ssr.ssrunder.Under_rel.Over_rel\n    P.a.adm\n  \n* Constants/Inductives relying on type-in-type: <none>\n  \n* Constants/Inductives relying on unsafe (co)fixpoints: <none>\n  \n* Inductives whose positivity is assumed: <none>\n";
         let s = coqchk_summary(out);
         assert!(s.ok);
-        assert_eq!(s.axioms, vec!["Coq.ssr.ssrunder.Under_rel.Over_rel", "P.a.adm"]);
+        assert_eq!(
+            s.axioms,
+            vec!["Coq.ssr.ssrunder.Under_rel.Over_rel", "P.a.adm"]
+        );
         assert!(s.unsafe_entries.is_empty());
         assert_eq!(resolve_full("a.adm", &s.axioms), vec!["P.a.adm"]);
         assert!(resolve_full("dm", &s.axioms).is_empty());

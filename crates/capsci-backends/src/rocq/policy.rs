@@ -50,18 +50,50 @@ pub fn check_sentences(file: &str, sentences: &[Sentence]) -> Option<Refusal> {
         let word = |k: usize| cmd.get(k).and_then(Token::ident).unwrap_or("");
         let first = word(0);
         match first {
-            "Redirect" => return Some(refuse(file, s, "Redirect", "Redirect writes command output to a file")),
-            "Load" => return Some(refuse(file, s, "Load", "Load reads a file by path; use Require")),
+            "Redirect" => {
+                return Some(refuse(
+                    file,
+                    s,
+                    "Redirect",
+                    "Redirect writes command output to a file",
+                ))
+            }
+            "Load" => {
+                return Some(refuse(
+                    file,
+                    s,
+                    "Load",
+                    "Load reads a file by path; use Require",
+                ))
+            }
             "Cd" => return Some(refuse(file, s, "Cd", "Cd changes the working directory")),
-            "Drop" => return Some(refuse(file, s, "Drop", "Drop leaves the checker for the OCaml toplevel")),
+            "Drop" => {
+                return Some(refuse(
+                    file,
+                    s,
+                    "Drop",
+                    "Drop leaves the checker for the OCaml toplevel",
+                ))
+            }
             "Back" | "BackTo" => {
-                return Some(refuse(file, s, first, "interactive backtracking is not allowed in a checked file"))
+                return Some(refuse(
+                    file,
+                    s,
+                    first,
+                    "interactive backtracking is not allowed in a checked file",
+                ))
             }
             "Reset" if word(1) == "Initial" => {
-                return Some(refuse(file, s, "Reset Initial", "Reset Initial discards the checked state"))
+                return Some(refuse(
+                    file,
+                    s,
+                    "Reset Initial",
+                    "Reset Initial discards the checked state",
+                ))
             }
-            "Add" if matches!(word(1), "LoadPath" | "ML")
-                || (word(1) == "Rec" && matches!(word(2), "LoadPath" | "ML")) =>
+            "Add"
+                if matches!(word(1), "LoadPath" | "ML")
+                    || (word(1) == "Rec" && matches!(word(2), "LoadPath" | "ML")) =>
             {
                 return Some(refuse(
                     file,
@@ -71,7 +103,12 @@ pub fn check_sentences(file: &str, sentences: &[Sentence]) -> Option<Refusal> {
                 ))
             }
             "Remove" if word(1) == "LoadPath" => {
-                return Some(refuse(file, s, "Remove LoadPath", "the load path is fixed by the project"))
+                return Some(refuse(
+                    file,
+                    s,
+                    "Remove LoadPath",
+                    "the load path is fixed by the project",
+                ))
             }
             "Declare" if word(1) == "ML" && word(2) == "Module" => {
                 let outside = cmd[3..]
@@ -93,24 +130,46 @@ pub fn check_sentences(file: &str, sentences: &[Sentence]) -> Option<Refusal> {
             "Extraction" | "Recursive" | "Separate"
                 if cmd.iter().any(|t| matches!(t, Token::Str(_))) =>
             {
-                return Some(refuse(file, s, "Extraction", "extraction to a named file writes outside the check"))
+                return Some(refuse(
+                    file,
+                    s,
+                    "Extraction",
+                    "extraction to a named file writes outside the check",
+                ))
             }
             "Extraction" if matches!(word(1), "Library" | "TestCompile") => {
-                return Some(refuse(file, s, "Extraction Library", "extraction writes files"))
+                return Some(refuse(
+                    file,
+                    s,
+                    "Extraction Library",
+                    "extraction writes files",
+                ))
             }
             "Recursive" if word(1) == "Extraction" && word(2) == "Library" => {
-                return Some(refuse(file, s, "Recursive Extraction Library", "extraction writes files"))
+                return Some(refuse(
+                    file,
+                    s,
+                    "Recursive Extraction Library",
+                    "extraction writes files",
+                ))
             }
             "Set" | "Unset" => {
                 let rest: Vec<&str> = cmd[1..].iter().filter_map(Token::ident).take(3).collect();
                 let flag = rest.join(" ");
                 if flag.starts_with("Extraction Output Directory") {
-                    return Some(refuse(file, s, "Set Extraction Output Directory", "extraction writes files"));
+                    return Some(refuse(
+                        file,
+                        s,
+                        "Set Extraction Output Directory",
+                        "extraction writes files",
+                    ));
                 }
                 let unsafe_flag = flag.starts_with("Guard Checking")
                     || flag.starts_with("Positivity Checking")
                     || flag.starts_with("Universe Checking");
-                if (first == "Unset" && unsafe_flag) || (first == "Set" && flag.starts_with("Type In Type")) {
+                if (first == "Unset" && unsafe_flag)
+                    || (first == "Set" && flag.starts_with("Type In Type"))
+                {
                     return Some(refuse(
                         file,
                         s,
@@ -123,13 +182,19 @@ pub fn check_sentences(file: &str, sentences: &[Sentence]) -> Option<Refusal> {
         }
         // `#[bypass_check(...)]` attributes turn the same checks off for one declaration.
         if s.tokens.iter().any(|t| t.is("bypass_check")) {
-            return Some(refuse(file, s, "bypass_check", "turning off a kernel check makes the proof unsound"));
+            return Some(refuse(
+                file,
+                s,
+                "bypass_check",
+                "turning off a kernel check makes the proof unsound",
+            ));
         }
     }
     None
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::rocq::lexer::sentences;
@@ -142,27 +207,66 @@ mod tests {
     fn refuses_file_system_commands() {
         assert_eq!(refused("Load \"/etc/passwd\".").as_deref(), Some("Load"));
         assert_eq!(refused("Cd \"/tmp\".").as_deref(), Some("Cd"));
-        assert_eq!(refused("Redirect \"/tmp/x\" Print nat.").as_deref(), Some("Redirect"));
-        assert_eq!(refused("Time Redirect \"x\" Check 1.").as_deref(), Some("Redirect"));
-        assert_eq!(refused("Add LoadPath \"/\" as X.").as_deref(), Some("Add LoadPath"));
-        assert_eq!(refused("Add Rec LoadPath \"/\" as X.").as_deref(), Some("Add LoadPath"));
-        assert_eq!(refused("Declare ML Module \"/tmp/evil.cmxs\".").as_deref(), Some("Declare ML Module"));
-        assert_eq!(refused("Extraction \"/tmp/x.ml\" nat.").as_deref(), Some("Extraction"));
+        assert_eq!(
+            refused("Redirect \"/tmp/x\" Print nat.").as_deref(),
+            Some("Redirect")
+        );
+        assert_eq!(
+            refused("Time Redirect \"x\" Check 1.").as_deref(),
+            Some("Redirect")
+        );
+        assert_eq!(
+            refused("Add LoadPath \"/\" as X.").as_deref(),
+            Some("Add LoadPath")
+        );
+        assert_eq!(
+            refused("Add Rec LoadPath \"/\" as X.").as_deref(),
+            Some("Add LoadPath")
+        );
+        assert_eq!(
+            refused("Declare ML Module \"/tmp/evil.cmxs\".").as_deref(),
+            Some("Declare ML Module")
+        );
+        assert_eq!(
+            refused("Extraction \"/tmp/x.ml\" nat.").as_deref(),
+            Some("Extraction")
+        );
         assert_eq!(refused("Drop.").as_deref(), Some("Drop"));
         assert_eq!(refused("#[local] Fail Load x.").as_deref(), Some("Load"));
-        assert_eq!(refused("Unset Guard Checking.").as_deref(), Some("Unset Guard Checking"));
-        assert_eq!(refused("Set Type In Type.").as_deref(), Some("Set Type In Type"));
-        assert_eq!(refused("#[bypass_check(guard)] Fixpoint f (n:nat) : nat := f n.").as_deref(), Some("bypass_check"));
+        assert_eq!(
+            refused("Unset Guard Checking.").as_deref(),
+            Some("Unset Guard Checking")
+        );
+        assert_eq!(
+            refused("Set Type In Type.").as_deref(),
+            Some("Set Type In Type")
+        );
+        assert_eq!(
+            refused("#[bypass_check(guard)] Fixpoint f (n:nat) : nat := f n.").as_deref(),
+            Some("bypass_check")
+        );
     }
 
     #[test]
     fn allows_ordinary_proofs_and_mentions_in_comments_or_strings() {
-        assert_eq!(refused("(* Load \"/etc/passwd\". *) Lemma a : True. Proof. exact I. Qed."), None);
+        assert_eq!(
+            refused("(* Load \"/etc/passwd\". *) Lemma a : True. Proof. exact I. Qed."),
+            None
+        );
         assert_eq!(refused("Definition s := \"Cd /tmp. Load x.\"."), None);
-        assert_eq!(refused("Declare ML Module \"coq-core.plugins.ltac\"."), None);
-        assert_eq!(refused("Require Import Coq.Lists.List. Set Implicit Arguments."), None);
+        assert_eq!(
+            refused("Declare ML Module \"coq-core.plugins.ltac\"."),
+            None
+        );
+        assert_eq!(
+            refused("Require Import Coq.Lists.List. Set Implicit Arguments."),
+            None
+        );
         assert_eq!(refused("Extraction nat."), None);
         // A hypothesis named `Load` is not the command.
-        assert_eq!(refused("Lemma l (Load : nat) : Load = Load. Proof. reflexivity. Qed."), None);
+        assert_eq!(
+            refused("Lemma l (Load : nat) : Load = Load. Proof. reflexivity. Qed."),
+            None
+        );
     }
 }

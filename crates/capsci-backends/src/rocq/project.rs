@@ -26,7 +26,11 @@ pub struct ReadLimits {
 
 impl Default for ReadLimits {
     fn default() -> Self {
-        ReadLimits { max_file_bytes: 4 << 20, max_total_bytes: 64 << 20, max_files: 5000 }
+        ReadLimits {
+            max_file_bytes: 4 << 20,
+            max_total_bytes: 64 << 20,
+            max_files: 5000,
+        }
     }
 }
 
@@ -67,7 +71,10 @@ pub enum ReadError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ReadError + '_ {
-    move |source| ReadError::Io { path: path.to_path_buf(), source }
+    move |source| ReadError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Whether capsci sends this file into the sandbox: `.v` sources and project descriptions.
@@ -83,15 +90,24 @@ fn wanted(name: &str) -> bool {
 pub fn read_project(path: &Path, limits: ReadLimits) -> Result<ProjectInput, ReadError> {
     let meta = std::fs::metadata(path).map_err(io_err(path))?;
     if meta.is_file() {
-        let name = path.file_name().and_then(|n| n.to_str()).ok_or_else(|| ReadError::NonUtf8Name(path.into()))?;
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| ReadError::NonUtf8Name(path.into()))?;
         if !name.ends_with(".v") {
             return Err(ReadError::NotAProject(path.into()));
         }
         if meta.len() > limits.max_file_bytes {
-            return Err(ReadError::TooLarge { path: path.into(), size: meta.len(), limit: limits.max_file_bytes });
+            return Err(ReadError::TooLarge {
+                path: path.into(),
+                size: meta.len(),
+                limit: limits.max_file_bytes,
+            });
         }
         let bytes = std::fs::read(path).map_err(io_err(path))?;
-        return Ok(ProjectInput { files: vec![(PathBuf::from(name), bytes)] });
+        return Ok(ProjectInput {
+            files: vec![(PathBuf::from(name), bytes)],
+        });
     }
     if !meta.is_dir() {
         return Err(ReadError::NotAProject(path.into()));
@@ -109,7 +125,10 @@ pub fn read_project(path: &Path, limits: ReadLimits) -> Result<ProjectInput, Rea
         entries.sort_by_key(|e| e.file_name());
         for entry in entries {
             let os_name = entry.file_name();
-            let name = os_name.to_str().ok_or_else(|| ReadError::NonUtf8Name(dir.join(&os_name)))?.to_string();
+            let name = os_name
+                .to_str()
+                .ok_or_else(|| ReadError::NonUtf8Name(dir.join(&os_name)))?
+                .to_string();
             if name.starts_with('.') || name == "_build" {
                 continue;
             }
@@ -132,7 +151,11 @@ pub fn read_project(path: &Path, limits: ReadLimits) -> Result<ProjectInput, Rea
             }
             let size = std::fs::metadata(&full).map_err(io_err(&full))?.len();
             if size > limits.max_file_bytes {
-                return Err(ReadError::TooLarge { path: full, size, limit: limits.max_file_bytes });
+                return Err(ReadError::TooLarge {
+                    path: full,
+                    size,
+                    limit: limits.max_file_bytes,
+                });
             }
             total += size;
             if total > limits.max_total_bytes || files.len() >= limits.max_files {
@@ -160,8 +183,16 @@ pub struct LoadPathEntry {
 impl LoadPathEntry {
     /// The coqc/coqchk arguments for this mapping.
     pub fn args(&self) -> Vec<String> {
-        let dir = if self.dir.is_empty() { ".".to_string() } else { self.dir.clone() };
-        vec![if self.recursive { "-R" } else { "-Q" }.to_string(), dir, self.logical.clone()]
+        let dir = if self.dir.is_empty() {
+            ".".to_string()
+        } else {
+            self.dir.clone()
+        };
+        vec![
+            if self.recursive { "-R" } else { "-Q" }.to_string(),
+            dir,
+            self.logical.clone(),
+        ]
     }
 }
 
@@ -211,7 +242,14 @@ pub enum ProjectError {
 }
 
 /// Logical prefixes a project may not claim: the standard library's and capsci's own.
-pub const RESERVED_PREFIXES: [&str; 6] = ["Coq", "Corelib", "Stdlib", "Ltac2", "CapsciChallenge", "CapsciGen"];
+pub const RESERVED_PREFIXES: [&str; 6] = [
+    "Coq",
+    "Corelib",
+    "Stdlib",
+    "Ltac2",
+    "CapsciChallenge",
+    "CapsciGen",
+];
 /// The directory of the work tree where capsci writes its generated files; projects may not use it.
 pub const GENERATED_DIR: &str = "_capsci";
 
@@ -229,9 +267,13 @@ fn normalise(path: &Path) -> Result<String, ProjectError> {
     for c in path.components() {
         match c {
             Component::Normal(p) => {
-                let p = p.to_str().ok_or_else(|| ProjectError::Invalid(format!("file name {path:?} is not UTF-8")))?;
+                let p = p.to_str().ok_or_else(|| {
+                    ProjectError::Invalid(format!("file name {path:?} is not UTF-8"))
+                })?;
                 if p.starts_with('.')
-                    || !p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '\''))
+                    || !p
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '\''))
                 {
                     return Err(ProjectError::Invalid(format!(
                         "file name {p:?} in {} is not allowed (letters, digits, _ . - ' only; no leading dot)",
@@ -241,14 +283,21 @@ fn normalise(path: &Path) -> Result<String, ProjectError> {
                 parts.push(p.to_string());
             }
             Component::CurDir => {}
-            _ => return Err(ProjectError::Refused(format!("path {} leaves the project", path.display()))),
+            _ => {
+                return Err(ProjectError::Refused(format!(
+                    "path {} leaves the project",
+                    path.display()
+                )))
+            }
         }
     }
     if parts.is_empty() {
         return Err(ProjectError::Invalid("empty file name".into()));
     }
     if parts[0] == GENERATED_DIR {
-        return Err(ProjectError::Invalid(format!("the directory {GENERATED_DIR}/ is reserved for capsci")));
+        return Err(ProjectError::Invalid(format!(
+            "the directory {GENERATED_DIR}/ is reserved for capsci"
+        )));
     }
     Ok(parts.join("/"))
 }
@@ -259,7 +308,9 @@ fn normalise_dir(dir: &str) -> Result<String, ProjectError> {
         return Ok(String::new());
     }
     if dir.starts_with('/') {
-        return Err(ProjectError::Refused(format!("load path directory {dir} is outside the project")));
+        return Err(ProjectError::Refused(format!(
+            "load path directory {dir} is outside the project"
+        )));
     }
     normalise(Path::new(dir.trim_end_matches('/')))
 }
@@ -286,7 +337,9 @@ fn coqproject_words(text: &str) -> Result<Vec<String>, ProjectError> {
                         cur.push(d);
                     }
                     if !closed {
-                        return Err(ProjectError::Invalid(format!("_CoqProject: unterminated quote in line {line:?}")));
+                        return Err(ProjectError::Invalid(format!(
+                            "_CoqProject: unterminated quote in line {line:?}"
+                        )));
                     }
                 }
                 c if c.is_whitespace() => {
@@ -308,18 +361,24 @@ fn coqproject_words(text: &str) -> Result<Vec<String>, ProjectError> {
     Ok(words)
 }
 
+/// A parsed `_CoqProject`: load path, extra coqc arguments, listed files.
+type CoqProjectParts = (Vec<LoadPathEntry>, Vec<String>, Vec<String>);
+
 /// Parses a `_CoqProject`: `-R dir name`, `-Q dir name`, `-arg` (only `-w` warnings options),
 /// `.v` files; `-I` (OCaml include), OCaml sources and `.mllib`/`.mlpack` files are refused
 /// (plugins are native code).
-fn parse_coqproject(text: &str) -> Result<(Vec<LoadPathEntry>, Vec<String>, Vec<String>), ProjectError> {
+fn parse_coqproject(text: &str) -> Result<CoqProjectParts, ProjectError> {
     let words = coqproject_words(text)?;
     let mut loadpath = Vec::new();
     let mut args = Vec::new();
     let mut files = Vec::new();
     let mut i = 0;
     let need = |i: usize, n: usize, what: &str| -> Result<(), ProjectError> {
-        if i + n >= words.len() + 1 {
-            Err(ProjectError::Invalid(format!("_CoqProject: {what} needs {} argument(s)", n - 1)))
+        if i + n > words.len() {
+            Err(ProjectError::Invalid(format!(
+                "_CoqProject: {what} needs {} argument(s)",
+                n - 1
+            )))
         } else {
             Ok(())
         }
@@ -332,9 +391,15 @@ fn parse_coqproject(text: &str) -> Result<(Vec<LoadPathEntry>, Vec<String>, Vec<
                 need(i, 3, w)?;
                 let logical = words[i + 2].clone();
                 if !logical.is_empty() && !logical.split('.').all(valid_ident) {
-                    return Err(ProjectError::Invalid(format!("_CoqProject: {logical:?} is not a logical name")));
+                    return Err(ProjectError::Invalid(format!(
+                        "_CoqProject: {logical:?} is not a logical name"
+                    )));
                 }
-                loadpath.push(LoadPathEntry { dir: normalise_dir(&words[i + 1])?, logical, recursive: w == "-R" });
+                loadpath.push(LoadPathEntry {
+                    dir: normalise_dir(&words[i + 1])?,
+                    logical,
+                    recursive: w == "-R",
+                });
                 i += 3;
             }
             "-arg" => {
@@ -355,7 +420,9 @@ fn parse_coqproject(text: &str) -> Result<(Vec<LoadPathEntry>, Vec<String>, Vec<
                 i += 2;
             }
             "-I" => {
-                return Err(ProjectError::Refused("_CoqProject: -I (OCaml plugin path) is not allowed".into()));
+                return Err(ProjectError::Refused(
+                    "_CoqProject: -I (OCaml plugin path) is not allowed".into(),
+                ));
             }
             "-docroot" | "-install" => {
                 need(i, 2, w)?;
@@ -363,20 +430,33 @@ fn parse_coqproject(text: &str) -> Result<(Vec<LoadPathEntry>, Vec<String>, Vec<
             }
             "-byte" | "-opt" | "-no-install" | "-local" => i += 1,
             w if w.starts_with('-') => {
-                return Err(ProjectError::Invalid(format!("_CoqProject: unknown option {w}")));
+                return Err(ProjectError::Invalid(format!(
+                    "_CoqProject: unknown option {w}"
+                )));
             }
             w if w.ends_with(".v") => {
                 files.push(normalise(Path::new(w))?);
                 i += 1;
             }
-            w if [".ml", ".mli", ".mlg", ".mllib", ".mlpack", ".ml4"].iter().any(|e| w.ends_with(e)) => {
-                return Err(ProjectError::Refused(format!("_CoqProject: OCaml plugin source {w} is not allowed")));
+            w if [".ml", ".mli", ".mlg", ".mllib", ".mlpack", ".ml4"]
+                .iter()
+                .any(|e| w.ends_with(e)) =>
+            {
+                return Err(ProjectError::Refused(format!(
+                    "_CoqProject: OCaml plugin source {w} is not allowed"
+                )));
             }
-            w => return Err(ProjectError::Invalid(format!("_CoqProject: unexpected entry {w}"))),
+            w => {
+                return Err(ProjectError::Invalid(format!(
+                    "_CoqProject: unexpected entry {w}"
+                )))
+            }
         }
     }
     if pending_w {
-        return Err(ProjectError::Invalid("_CoqProject: -arg -w needs a value".into()));
+        return Err(ProjectError::Invalid(
+            "_CoqProject: -arg -w needs a value".into(),
+        ));
     }
     Ok((loadpath, args, files))
 }
@@ -396,8 +476,16 @@ fn module_name(path: &str, loadpath: &[LoadPathEntry]) -> Result<String, Project
         .iter()
         .filter(|e| e.dir.is_empty() || path.starts_with(&format!("{}/", e.dir)))
         .max_by_key(|e| e.dir.len())
-        .ok_or_else(|| ProjectError::Invalid(format!("{path} is not under any -R/-Q directory of the project")))?;
-    let rel = if best.dir.is_empty() { path } else { &path[best.dir.len() + 1..] };
+        .ok_or_else(|| {
+            ProjectError::Invalid(format!(
+                "{path} is not under any -R/-Q directory of the project"
+            ))
+        })?;
+    let rel = if best.dir.is_empty() {
+        path
+    } else {
+        &path[best.dir.len() + 1..]
+    };
     let stem = rel.strip_suffix(".v").unwrap_or(rel);
     let mut parts: Vec<&str> = Vec::new();
     if !best.logical.is_empty() {
@@ -405,7 +493,9 @@ fn module_name(path: &str, loadpath: &[LoadPathEntry]) -> Result<String, Project
     }
     parts.extend(stem.split('/'));
     if let Some(bad) = parts.iter().find(|p| !valid_ident(p)) {
-        return Err(ProjectError::Invalid(format!("{path}: {bad:?} is not a valid Rocq module name")));
+        return Err(ProjectError::Invalid(format!(
+            "{path}: {bad:?} is not a valid Rocq module name"
+        )));
     }
     if RESERVED_PREFIXES.contains(&parts[0]) {
         return Err(ProjectError::Refused(format!(
@@ -432,11 +522,17 @@ pub fn prepare(input: &ProjectInput) -> Result<Project, ProjectError> {
             return Err(ProjectError::Invalid(format!("{p} is given twice")));
         }
     }
-    let all_v: Vec<String> = texts.keys().filter(|p| p.ends_with(".v")).cloned().collect();
+    let all_v: Vec<String> = texts
+        .keys()
+        .filter(|p| p.ends_with(".v"))
+        .cloned()
+        .collect();
     let (loadpath, coqc_args, listed, kind) = if let Some(cp) = texts.get("_CoqProject") {
         let (lp, args, files) = parse_coqproject(cp)?;
         if lp.is_empty() {
-            return Err(ProjectError::Invalid("_CoqProject has no -R or -Q mapping".into()));
+            return Err(ProjectError::Invalid(
+                "_CoqProject has no -R or -Q mapping".into(),
+            ));
         }
         (lp, args, files, "_CoqProject")
     } else {
@@ -445,16 +541,39 @@ pub fn prepare(input: &ProjectInput) -> Result<Project, ProjectError> {
             if p == "dune" || p.ends_with("/dune") {
                 if let Some(name) = dune_theory_name(text) {
                     if !name.split('.').all(valid_ident) {
-                        return Err(ProjectError::Invalid(format!("{p}: {name:?} is not a theory name")));
+                        return Err(ProjectError::Invalid(format!(
+                            "{p}: {name:?} is not a theory name"
+                        )));
                     }
-                    let dir = p.strip_suffix("dune").unwrap_or("").trim_end_matches('/').to_string();
-                    lp.push(LoadPathEntry { dir, logical: name, recursive: true });
+                    let dir = p
+                        .strip_suffix("dune")
+                        .unwrap_or("")
+                        .trim_end_matches('/')
+                        .to_string();
+                    lp.push(LoadPathEntry {
+                        dir,
+                        logical: name,
+                        recursive: true,
+                    });
                 }
             }
         }
         if lp.is_empty() {
-            let kind = if input.files.len() == 1 { "file" } else { "directory" };
-            (vec![LoadPathEntry { dir: String::new(), logical: String::new(), recursive: true }], Vec::new(), Vec::new(), kind)
+            let kind = if input.files.len() == 1 {
+                "file"
+            } else {
+                "directory"
+            };
+            (
+                vec![LoadPathEntry {
+                    dir: String::new(),
+                    logical: String::new(),
+                    recursive: true,
+                }],
+                Vec::new(),
+                Vec::new(),
+                kind,
+            )
         } else {
             (lp, Vec::new(), Vec::new(), "dune")
         }
@@ -462,13 +581,19 @@ pub fn prepare(input: &ProjectInput) -> Result<Project, ProjectError> {
     let selected: Vec<String> = if listed.is_empty() {
         all_v
             .iter()
-            .filter(|p| loadpath.iter().any(|e| e.dir.is_empty() || p.starts_with(&format!("{}/", e.dir))))
+            .filter(|p| {
+                loadpath
+                    .iter()
+                    .any(|e| e.dir.is_empty() || p.starts_with(&format!("{}/", e.dir)))
+            })
             .cloned()
             .collect()
     } else {
         for f in &listed {
             if !texts.contains_key(f) {
-                return Err(ProjectError::Invalid(format!("_CoqProject lists {f}, which is not in the project")));
+                return Err(ProjectError::Invalid(format!(
+                    "_CoqProject lists {f}, which is not in the project"
+                )));
             }
         }
         listed
@@ -481,20 +606,33 @@ pub fn prepare(input: &ProjectInput) -> Result<Project, ProjectError> {
     for path in selected {
         let module = module_name(&path, &loadpath)?;
         if let Some(other) = modules.insert(module.clone(), path.clone()) {
-            return Err(ProjectError::Invalid(format!("{path} and {other} are both module {module}")));
+            return Err(ProjectError::Invalid(format!(
+                "{path} and {other} are both module {module}"
+            )));
         }
         let text = texts.get(&path).cloned().unwrap_or_default();
         files.push(SourceFile { path, module, text });
     }
-    Ok(Project { files, loadpath, coqc_args, kind })
+    Ok(Project {
+        files,
+        loadpath,
+        coqc_args,
+        kind,
+    })
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     fn input(files: &[(&str, &str)]) -> ProjectInput {
-        ProjectInput { files: files.iter().map(|(p, t)| (PathBuf::from(p), t.as_bytes().to_vec())).collect() }
+        ProjectInput {
+            files: files
+                .iter()
+                .map(|(p, t)| (PathBuf::from(p), t.as_bytes().to_vec()))
+                .collect(),
+        }
     }
 
     #[test]
@@ -518,7 +656,10 @@ mod tests {
         let mods: Vec<_> = p.files.iter().map(|f| f.module.as_str()).collect();
         assert_eq!(mods, vec!["MyLib.A", "MyLib.sub.B", "Ext.C"]);
         assert_eq!(p.coqc_args, vec!["-w", "-notation-overridden"]);
-        assert_eq!(p.loadpath_args(), vec!["-R", "theories", "MyLib", "-Q", "extra", "Ext"]);
+        assert_eq!(
+            p.loadpath_args(),
+            vec!["-R", "theories", "MyLib", "-Q", "extra", "Ext"]
+        );
     }
 
     #[test]
@@ -529,7 +670,13 @@ mod tests {
         assert!(matches!(r, Err(ProjectError::Refused(_))), "{r:?}");
         let r = prepare(&input(&[("_CoqProject", "-R . X\n-I src\n"), ("a.v", "")]));
         assert!(matches!(r, Err(ProjectError::Refused(_))), "{r:?}");
-        let r = prepare(&input(&[("_CoqProject", "-R . X\n-arg -load-vernac-source\n-arg /etc/x\n"), ("a.v", "")]));
+        let r = prepare(&input(&[
+            (
+                "_CoqProject",
+                "-R . X\n-arg -load-vernac-source\n-arg /etc/x\n",
+            ),
+            ("a.v", ""),
+        ]));
         assert!(matches!(r, Err(ProjectError::Refused(_))), "{r:?}");
         let r = prepare(&input(&[("_CoqProject", "-R . Coq\n"), ("a.v", "")]));
         assert!(matches!(r, Err(ProjectError::Refused(_))), "{r:?}");
@@ -539,22 +686,51 @@ mod tests {
 
     #[test]
     fn bad_projects_are_invalid() {
-        assert!(matches!(prepare(&input(&[("README", "x")])), Err(ProjectError::Invalid(_))));
-        assert!(matches!(prepare(&input(&[("_CoqProject", "a.v\n"), ("a.v", "")])), Err(ProjectError::Invalid(_))));
-        assert!(matches!(prepare(&input(&[("_CoqProject", "-R . X\nmissing.v\n"), ("a.v", "")])), Err(ProjectError::Invalid(_))));
-        assert!(matches!(prepare(&input(&[("_CoqProject", "-R . X\n-bogus\n"), ("a.v", "")])), Err(ProjectError::Invalid(_))));
-        assert!(matches!(prepare(&input(&[("1bad.v", "")])), Err(ProjectError::Invalid(_))));
-        assert!(matches!(prepare(&input(&[("_capsci/x.v", "")])), Err(ProjectError::Invalid(_))));
-        let bad = ProjectInput { files: vec![(PathBuf::from("a.v"), vec![0xff, 0xfe])] };
+        assert!(matches!(
+            prepare(&input(&[("README", "x")])),
+            Err(ProjectError::Invalid(_))
+        ));
+        assert!(matches!(
+            prepare(&input(&[("_CoqProject", "a.v\n"), ("a.v", "")])),
+            Err(ProjectError::Invalid(_))
+        ));
+        assert!(matches!(
+            prepare(&input(&[
+                ("_CoqProject", "-R . X\nmissing.v\n"),
+                ("a.v", "")
+            ])),
+            Err(ProjectError::Invalid(_))
+        ));
+        assert!(matches!(
+            prepare(&input(&[("_CoqProject", "-R . X\n-bogus\n"), ("a.v", "")])),
+            Err(ProjectError::Invalid(_))
+        ));
+        assert!(matches!(
+            prepare(&input(&[("1bad.v", "")])),
+            Err(ProjectError::Invalid(_))
+        ));
+        assert!(matches!(
+            prepare(&input(&[("_capsci/x.v", "")])),
+            Err(ProjectError::Invalid(_))
+        ));
+        let bad = ProjectInput {
+            files: vec![(PathBuf::from("a.v"), vec![0xff, 0xfe])],
+        };
         assert!(matches!(prepare(&bad), Err(ProjectError::Invalid(_))));
-        assert!(matches!(prepare(&input(&[("a b.v", "")])), Err(ProjectError::Invalid(_))));
+        assert!(matches!(
+            prepare(&input(&[("a b.v", "")])),
+            Err(ProjectError::Invalid(_))
+        ));
     }
 
     #[test]
     fn dune_theory_maps_its_directory() {
         let p = prepare(&input(&[
             ("dune-project", "(lang dune 3.8)\n(using coq 0.8)\n"),
-            ("theories/dune", "(coq.theory\n (name Foo)\n (theories Stdlib))\n"),
+            (
+                "theories/dune",
+                "(coq.theory\n (name Foo)\n (theories Stdlib))\n",
+            ),
             ("theories/A.v", ""),
         ]))
         .unwrap();
@@ -572,13 +748,26 @@ mod tests {
         std::fs::write(dir.join("a.vo"), "binary").unwrap();
         std::os::unix::fs::symlink(dir.join("a.v"), dir.join("inside.v")).unwrap();
         let p = read_project(&dir, ReadLimits::default()).unwrap();
-        let names: Vec<_> = p.files.iter().map(|(p, _)| p.to_string_lossy().into_owned()).collect();
+        let names: Vec<_> = p
+            .files
+            .iter()
+            .map(|(p, _)| p.to_string_lossy().into_owned())
+            .collect();
         assert_eq!(names, vec!["a.v", "inside.v", "sub/b.v"]);
         std::os::unix::fs::symlink("/etc/passwd", dir.join("evil.v")).unwrap();
-        assert!(matches!(read_project(&dir, ReadLimits::default()), Err(ReadError::SymlinkOutside(_))));
+        assert!(matches!(
+            read_project(&dir, ReadLimits::default()),
+            Err(ReadError::SymlinkOutside(_))
+        ));
         std::fs::remove_file(dir.join("evil.v")).unwrap();
-        let tiny = ReadLimits { max_file_bytes: 4, ..ReadLimits::default() };
-        assert!(matches!(read_project(&dir, tiny), Err(ReadError::TooLarge { .. })));
+        let tiny = ReadLimits {
+            max_file_bytes: 4,
+            ..ReadLimits::default()
+        };
+        assert!(matches!(
+            read_project(&dir, tiny),
+            Err(ReadError::TooLarge { .. })
+        ));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -31,8 +31,16 @@ pub struct FileScan {
     pub requires: Vec<(Option<String>, String)>,
 }
 
-const THEOREM_WORDS: [&str; 8] =
-    ["Theorem", "Lemma", "Fact", "Remark", "Corollary", "Proposition", "Property", "Example"];
+const THEOREM_WORDS: [&str; 8] = [
+    "Theorem",
+    "Lemma",
+    "Fact",
+    "Remark",
+    "Corollary",
+    "Proposition",
+    "Property",
+    "Example",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Scope {
@@ -49,7 +57,8 @@ pub fn scan(sentences: &[Sentence]) -> FileScan {
     for s in sentences {
         let cmd = command_tokens(&s.tokens);
         let word = |k: usize| cmd.get(k).and_then(Token::ident).unwrap_or("");
-        let has_assign = cmd.iter().any(|t| t.is_sym(":")) && cmd.windows(2).any(|w| w[0].is_sym(":") && w[1].is_sym("="));
+        let has_assign = cmd.iter().any(|t| t.is_sym(":"))
+            && cmd.windows(2).any(|w| w[0].is_sym(":") && w[1].is_sym("="));
         match word(0) {
             "Module" | "Section" => {
                 let is_type = word(1) == "Type";
@@ -63,7 +72,11 @@ pub fn scan(sentences: &[Sentence]) -> FileScan {
                 } else if !has_assign {
                     let functor = cmd.get(k + 1).is_some_and(|t| t.is_sym("("));
                     let sealed = cmd.get(k + 1).is_some_and(|t| t.is_sym(":"));
-                    let scope = if is_type || functor || sealed { Scope::Hidden } else { Scope::Module };
+                    let scope = if is_type || functor || sealed {
+                        Scope::Hidden
+                    } else {
+                        Scope::Module
+                    };
                     scopes.push((scope, name));
                 }
             }
@@ -114,9 +127,18 @@ pub fn scan(sentences: &[Sentence]) -> FileScan {
                     .map(|(_, n)| n.as_str())
                     .chain(std::iter::once(name))
                     .collect();
-                out.theorems.push(TheoremDecl { name: path.join("."), admitted: false, visible: !hidden, line: s.line });
+                out.theorems.push(TheoremDecl {
+                    name: path.join("."),
+                    admitted: false,
+                    visible: !hidden,
+                    line: s.line,
+                });
                 // `Lemma x : T := term.` has no proof block.
-                open = if has_assign { None } else { Some(out.theorems.len() - 1) };
+                open = if has_assign {
+                    None
+                } else {
+                    Some(out.theorems.len() - 1)
+                };
             }
             _ => {}
         }
@@ -145,7 +167,9 @@ fn resolve(from: &Option<String>, name: &str, modules: &[&str]) -> Vec<usize> {
         .filter(|(_, m)| {
             **m == full
                 || m.ends_with(&format!(".{full}"))
-                || from.as_ref().is_some_and(|f| m.starts_with(&format!("{f}.")) && m.ends_with(&format!(".{name}")))
+                || from.as_ref().is_some_and(|f| {
+                    m.starts_with(&format!("{f}.")) && m.ends_with(&format!(".{name}"))
+                })
         })
         .map(|(i, _)| i)
         .collect()
@@ -175,8 +199,10 @@ pub fn order(files: &[SourceFile], scans: &[FileScan]) -> Result<Vec<usize>, Ord
                 out.push(i);
             }
             None => {
-                let stuck: Vec<&str> =
-                    (0..files.len()).filter(|&i| !done[i]).map(|i| files[i].path.as_str()).collect();
+                let stuck: Vec<&str> = (0..files.len())
+                    .filter(|&i| !done[i])
+                    .map(|i| files[i].path.as_str())
+                    .collect();
                 return Err(OrderError::Cycle(stuck.join(", ")));
             }
         }
@@ -206,6 +232,7 @@ pub fn qualify(module: &str, name: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::rocq::lexer::sentences;
@@ -223,7 +250,11 @@ mod tests {
              Module F (X : T). Lemma e : X.x = X.x. Proof. reflexivity. Qed. End F.\nLemma g : True := I.\n\
              Lemma h : False. Abort.\nModule N := M.\n#[local] Lemma i : True. Proof. exact I. Defined.",
         );
-        let names: Vec<_> = s.theorems.iter().map(|t| (t.name.as_str(), t.admitted, t.visible)).collect();
+        let names: Vec<_> = s
+            .theorems
+            .iter()
+            .map(|t| (t.name.as_str(), t.admitted, t.visible))
+            .collect();
         assert_eq!(
             names,
             vec![
@@ -237,12 +268,22 @@ mod tests {
             ]
         );
         assert!(s.admits);
-        assert_eq!(s.requires, vec![(None, "Arith".to_string()), (Some("Coq".to_string()), "Lia".to_string())]);
+        assert_eq!(
+            s.requires,
+            vec![
+                (None, "Arith".to_string()),
+                (Some("Coq".to_string()), "Lia".to_string())
+            ]
+        );
     }
 
     #[test]
     fn orders_by_requires_and_finds_cycles() {
-        let f = |p: &str, m: &str, t: &str| SourceFile { path: p.into(), module: m.into(), text: t.into() };
+        let f = |p: &str, m: &str, t: &str| SourceFile {
+            path: p.into(),
+            module: m.into(),
+            text: t.into(),
+        };
         let files = vec![
             f("B.v", "P.B", "Require Import P.A."),
             f("A.v", "P.A", "Require Import Arith."),

@@ -47,7 +47,11 @@ pub fn render(steps: &[Step]) -> String {
     );
     for step in steps {
         let words: Vec<String> = step.argv.iter().map(|w| quote(w)).collect();
-        s.push_str(&format!("step {} {} || exit 0\n", step.name, words.join(" ")));
+        s.push_str(&format!(
+            "step {} {} || exit 0\n",
+            step.name,
+            words.join(" ")
+        ));
     }
     s
 }
@@ -63,13 +67,26 @@ pub fn parse_status(text: &str) -> Vec<(String, i32)> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     #[test]
     fn renders_quoted_steps_and_parses_status() {
-        let s = render(&[Step { name: "c0".into(), argv: vec![COQC.into(), "-R".into(), ".".into(), "".into(), "it's.v".into()] }]);
+        let s = render(&[Step {
+            name: "c0".into(),
+            argv: vec![
+                COQC.into(),
+                "-R".into(),
+                ".".into(),
+                "".into(),
+                "it's.v".into(),
+            ],
+        }]);
         assert!(s.contains("step c0 '/usr/bin/coqc' '-R' '.' '' 'it'\\''s.v' || exit 0"));
-        assert_eq!(parse_status("c0 0\nc1 1\n"), vec![("c0".to_string(), 0), ("c1".to_string(), 1)]);
+        assert_eq!(
+            parse_status("c0 0\nc1 1\n"),
+            vec![("c0".to_string(), 0), ("c1".to_string(), 1)]
+        );
     }
 }
