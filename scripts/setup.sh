@@ -30,6 +30,7 @@ if [ "$(cat "$venv/.capsci-lock" 2>/dev/null)" != "$lock_hash" ]; then
   /usr/bin/python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check --require-hashes --no-deps \
     -r python/requirements.lock
+  cp python/requirements.lock "$venv/requirements.lock"
   echo "$lock_hash" > "$venv/.capsci-lock"
   chmod -R a+rX "$venv"
 fi

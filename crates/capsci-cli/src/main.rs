@@ -23,6 +23,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Artifact { action } => commands::artifact::run(cli, action),
         Command::Log { action } => commands::log::run(cli, action),
         Command::Catalog => commands::catalog::run(cli),
+        Command::Demo => commands::demo::run(cli),
         other => commands::not_built(other),
     }
 }

@@ -3,6 +3,7 @@
 pub mod artifact;
 pub mod call;
 pub mod catalog;
+pub mod demo;
 pub mod job;
 pub mod log;
 
