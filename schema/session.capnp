@@ -94,3 +94,15 @@ interface Job {
   cancel @2 () -> ();
   # Kills the job's process tree; the job ends `cancelled`.
 }
+
+interface Gateway {
+  # How a client authenticates, by transport:
+  # - A unix socket (`capsci serve --capnp unix:PATH`, and the store's own `<store>/capsci.sock`)
+  #   is made mode 0600: the file system's permissions are the authority, and its bootstrap
+  #   capability is directly the restricted `ScientificSession` the server was started with
+  #   (`--grant FILE`, default the `scientific-base` profile).
+  # - A TCP listener (loopback only) bootstraps this `Gateway` instead, which hands out a
+  #   session only for a bearer token issued by the store (`TokenStore`); a forged, mistyped or
+  #   revoked token is refused with an exception and nothing is handed out.
+  session @0 (token :Text) -> (session :ScientificSession);
+}

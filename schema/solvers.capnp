@@ -91,7 +91,7 @@ struct OptOptions {
   timeLimitS @0 :Float64;
   mipRelGap @1 :Float64;
   threads @2 :UInt32;
-  presolve @3 :Bool;
+  presolve @3 :Bool = true;   # false turns HiGHS presolve off
 }
 
 interface OptimizationSolver {

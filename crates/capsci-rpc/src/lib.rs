@@ -4,6 +4,11 @@
 //! the single source of truth of the RPC surface. Capability-passing style: a
 //! `ScientificSession` hands out one capability per granted interface, never an "any method"
 //! dispatcher.
+//!
+//! - [`net`]: addresses, listeners and the serving loop (`capsci serve --capnp`).
+//! - [`server`]: the capability objects, each a thin adapter over `capsci_service::Session`.
+//! - [`client`]: `capsci --connect`, and forwarding CLI calls to a running service.
+//! - [`convert`]: wire types to and from the core's requests, envelopes and grants.
 
 macro_rules! generated {
     ($($module:ident),+) => {
@@ -18,6 +23,14 @@ macro_rules! generated {
 }
 
 generated!(common_capnp, session_capnp, math_capnp, solvers_capnp, proof_capnp, store_capnp, notebook_capnp);
+
+pub mod client;
+pub mod convert;
+pub mod net;
+pub mod server;
+
+pub use client::{call_blocking, try_local_service, ClientError, LocalService, Reply};
+pub use net::{serve_until_signal, spawn, Addr, NetError, RunningServer, ServeConfig, LOCAL_SOCKET};
 
 #[cfg(test)]
 mod tests {
