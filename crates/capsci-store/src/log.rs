@@ -338,9 +338,9 @@ fn writer_loop(mut conn: Connection, receiver: Receiver<AppendRequest>) {
             }
         }
         match write_batch(&mut conn, &batch) {
-            Ok(mut refs) => {
+            Ok(refs) => {
                 // Hand each caller its own records, in order.
-                let mut rest = refs.split_off(0).into_iter();
+                let mut rest = refs.into_iter();
                 for req in batch {
                     let mine: Vec<RecordRef> = rest.by_ref().take(req.drafts.len()).collect();
                     let _ = req.reply.send(Ok(mine));

@@ -140,6 +140,11 @@ fn kill_9_during_appends_loses_no_acknowledged_record() {
         proc.wait().expect("reap");
         assert!(seen > 0, "round {round}: the child acknowledged nothing");
         let store = Store::open(dir.path()).expect("reopen after kill");
+        // Half-written artifacts of the dead child are cleaned up on open.
+        let leftovers = std::fs::read_dir(dir.path().join("tmp"))
+            .expect("tmp")
+            .count();
+        assert_eq!(leftovers, 0, "round {round}: temp files left behind");
         let report = store
             .log()
             .verify(&VerifyOptions::default())
