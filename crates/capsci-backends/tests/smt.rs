@@ -118,6 +118,14 @@ fn qf_lia_model_is_structured_and_rechecked_by_both_solvers() {
         let y: i64 = value_of(&answer, "y").parse().unwrap();
         assert_eq!(x + y, 10);
         assert!(x > 7 && y > 0);
+        // Linear integer models are re-checked by capsci's own exact evaluator, no solver run.
+        assert!(answer
+            .result
+            .recheck
+            .as_deref()
+            .unwrap()
+            .contains("capsci's own evaluator"));
+        assert_eq!(answer.answers[0].runs.len(), 1);
         let entry = answer
             .result
             .model
@@ -186,6 +194,18 @@ fn array_model_is_rechecked() {
     let text = "(set-logic QF_ALIA)\n(declare-const a (Array Int Int))\n(declare-const i Int)\n(assert (= (select a i) 5))\n(assert (= (select a (+ i 1)) 7))\n(check-sat)\n";
     for answer in [z3(text), cvc5(text)] {
         assert_checked_sat(&answer);
+        // Arrays are beyond capsci's evaluator: a fresh solver run re-checks the model.
+        assert!(answer
+            .result
+            .recheck
+            .as_deref()
+            .unwrap()
+            .contains("fresh run"));
+        let runs = &answer.answers[0].runs;
+        assert_eq!(runs.len(), 2);
+        let sent = String::from_utf8_lossy(&runs[1].sent);
+        assert!(sent.contains("(define-fun a () (Array Int Int)"), "{sent}");
+        assert!(!sent.contains("declare-const a"));
     }
 }
 

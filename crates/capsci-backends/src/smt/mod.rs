@@ -20,6 +20,7 @@
 //!   assertions) goes to the *other* solver; `unsat` there makes the core `checked`; `sat` there is
 //!   a disagreement, reported as `backend_error`.
 
+pub mod eval;
 pub mod output;
 pub mod script;
 pub mod sexp;
@@ -838,6 +839,13 @@ fn recheck_model(
     answer: &mut BackendAnswer,
 ) {
     let backend = answer.backend;
+    if let Some(count) = evaluate_model(script, &interpreted.model) {
+        answer.evidence = Evidence::Checked;
+        answer.result.recheck = Some(format!(
+            "model re-checked by capsci's own evaluator: all {count} active assertion(s) evaluate to true under the model's values (exact rational arithmetic)"
+        ));
+        return;
+    }
     let options = recheck_options(options);
     let text = format!(
         "{}\n{}",
@@ -883,6 +891,55 @@ fn recheck_model(
         }
         Err(why) => answer.result.recheck = Some(format!("model not re-checked: {why}")),
     }
+}
+
+/// Evaluates every active assertion (and final assumption) under the model with capsci's own
+/// evaluator. `Some(n)` when all `n` are true; `None` when anything is not evaluable or false (a
+/// fresh solver run then decides).
+fn evaluate_model(script: &Script, model: &[script::ModelDef]) -> Option<usize> {
+    let bodies: Vec<(String, Vec<sexp::Sexp>, &str)> = model
+        .iter()
+        .filter(|d| d.arg_sorts.is_empty())
+        .map(|d| {
+            (
+                d.name.clone(),
+                sexp::parse_all(&d.body).unwrap_or_default(),
+                d.body.as_str(),
+            )
+        })
+        .collect();
+    let mut bindings = eval::Bindings::new();
+    for (name, term) in script.constant_definitions() {
+        bindings.insert(name, (term, script.source()));
+    }
+    for (name, terms, text) in &bodies {
+        if let [term] = terms.as_slice() {
+            bindings.insert(name.clone(), (term, text));
+        }
+    }
+    let assumptions: Vec<(Vec<sexp::Sexp>, &str)> = script
+        .assumptions()
+        .iter()
+        .map(|a| (sexp::parse_all(a).unwrap_or_default(), a.as_str()))
+        .collect();
+    let mut evaluator = eval::Evaluator::new(&bindings);
+    let mut count = 0;
+    for term in script.assertion_terms() {
+        if evaluator.eval(term, script.source()) != Ok(eval::Value::Bool(true)) {
+            return None;
+        }
+        count += 1;
+    }
+    for (terms, text) in &assumptions {
+        let [term] = terms.as_slice() else {
+            return None;
+        };
+        if evaluator.eval(term, text) != Ok(eval::Value::Bool(true)) {
+            return None;
+        }
+        count += 1;
+    }
+    Some(count)
 }
 
 fn recheck_core(

@@ -215,6 +215,46 @@ impl Script {
         self.logic.as_deref()
     }
 
+    /// The script's text.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The terms of the active assertions at the last check, in order.
+    pub fn assertion_terms(&self) -> Vec<&Sexp> {
+        self.active
+            .iter()
+            .filter(|&&i| self.commands[i].head() == Some("assert"))
+            .filter_map(|&i| self.commands[i].list().and_then(|l| l.get(1)))
+            .collect()
+    }
+
+    /// The assumptions of a final `check-sat-assuming`, as text.
+    pub fn assumptions(&self) -> &[String] {
+        &self.assumptions
+    }
+
+    /// Active zero-argument definitions (`define-fun n () S t`, `define-const n S t`): name and
+    /// term.
+    pub fn constant_definitions(&self) -> Vec<(String, &Sexp)> {
+        self.active
+            .iter()
+            .filter_map(|&i| {
+                let items = self.commands[i].list()?;
+                let name = items.get(1)?.symbol()?.to_string();
+                match self.commands[i].head()? {
+                    "define-fun"
+                        if items.len() == 5 && items[2].list().is_some_and(<[Sexp]>::is_empty) =>
+                    {
+                        Some((name, &items[4]))
+                    }
+                    "define-const" if items.len() == 4 => Some((name, &items[3])),
+                    _ => None,
+                }
+            })
+            .collect()
+    }
+
     /// The declared names (functions and constants) active at the last check, in order.
     pub fn declared_names(&self) -> Vec<String> {
         self.active
