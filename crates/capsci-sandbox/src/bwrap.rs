@@ -82,7 +82,10 @@ pub(crate) fn owner_is_gone(job: &str) -> bool {
 }
 
 fn runtime_err(path: &Path) -> impl FnOnce(std::io::Error) -> SandboxError + '_ {
-    move |source| SandboxError::Runtime { path: path.to_path_buf(), source }
+    move |source| SandboxError::Runtime {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Finds the helper: `CAPSCI_JAIL`, else next to the executable or in its parent directory
@@ -117,7 +120,10 @@ fn ldd(binary: &Path) -> Result<Vec<PathBuf>, SandboxError> {
         .arg(binary)
         .env_clear()
         .output()
-        .map_err(|e| SandboxError::Ldd { path: binary.to_path_buf(), message: e.to_string() })?;
+        .map_err(|e| SandboxError::Ldd {
+            path: binary.to_path_buf(),
+            message: e.to_string(),
+        })?;
     let text = String::from_utf8_lossy(&out.stdout);
     if text.contains("not a dynamic executable") || text.contains("statically linked") {
         return Ok(Vec::new());
@@ -164,15 +170,23 @@ impl BwrapSandbox {
         let rt = &config.runtime_dir;
         for dir in [rt.clone(), rt.join("bin"), rt.join("jobs")] {
             std::fs::create_dir_all(&dir).map_err(runtime_err(&dir))?;
-            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o711)).map_err(runtime_err(&dir))?;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o711))
+                .map_err(runtime_err(&dir))?;
         }
         let bytes = std::fs::read(&source).map_err(runtime_err(&source))?;
         let hash = blake3::hash(&bytes).to_hex();
-        let jail = rt.join("bin").join(format!("capsci-jail-{}", &hash.as_str()[..16]));
+        let jail = rt
+            .join("bin")
+            .join(format!("capsci-jail-{}", &hash.as_str()[..16]));
         if !jail.is_file() {
-            let tmp = rt.join("bin").join(format!(".capsci-jail-{}-{}", std::process::id(), &hash.as_str()[..16]));
+            let tmp = rt.join("bin").join(format!(
+                ".capsci-jail-{}-{}",
+                std::process::id(),
+                &hash.as_str()[..16]
+            ));
             std::fs::write(&tmp, &bytes).map_err(runtime_err(&tmp))?;
-            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).map_err(runtime_err(&tmp))?;
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))
+                .map_err(runtime_err(&tmp))?;
             std::fs::rename(&tmp, &jail).map_err(runtime_err(&jail))?;
         }
         let top_links: Vec<(String, String)> = TOP_LINKS
@@ -192,7 +206,11 @@ impl BwrapSandbox {
         }
         jail_libs.sort();
         jail_libs.dedup();
-        let cgroups = if root { config.cgroup_root.as_deref().and_then(CgroupRoot::probe) } else { None };
+        let cgroups = if root {
+            config.cgroup_root.as_deref().and_then(CgroupRoot::probe)
+        } else {
+            None
+        };
         if let Some(cg) = &cgroups {
             cg.remove_stale();
         }
@@ -205,7 +223,16 @@ impl BwrapSandbox {
         }
         let uid_first = config.uid_base + (std::process::id() % 64) * config.slots;
         let slots = Arc::new(Mutex::new(vec![false; config.slots as usize]));
-        Ok(BwrapSandbox { config, jail, jail_libs, top_links, cgroups, root, uid_first, slots })
+        Ok(BwrapSandbox {
+            config,
+            jail,
+            jail_libs,
+            top_links,
+            cgroups,
+            root,
+            uid_first,
+            slots,
+        })
     }
 
     /// Which mechanism caps memory for this sandbox's jobs.
@@ -229,9 +256,15 @@ impl BwrapSandbox {
 
     fn take_slot(&self) -> Result<SlotGuard, SandboxError> {
         let mut used = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        let free = used.iter().position(|u| !*u).ok_or(SandboxError::NoSlot(self.config.slots))?;
+        let free = used
+            .iter()
+            .position(|u| !*u)
+            .ok_or(SandboxError::NoSlot(self.config.slots))?;
         used[free] = true;
-        Ok(SlotGuard { slots: self.slots.clone(), index: free })
+        Ok(SlotGuard {
+            slots: self.slots.clone(),
+            index: free,
+        })
     }
 
     /// Starts `command` in a fresh sandbox without feeding stdin yet (the hot-spare path).
@@ -245,13 +278,20 @@ impl BwrapSandbox {
     ) -> Result<Started, SandboxError> {
         let slot = self.take_slot()?;
         let uid = self.root.then(|| self.uid_first + slot.index as u32);
-        let name = format!("{}-{}", std::process::id(), JOB_COUNTER.fetch_add(1, Ordering::Relaxed));
+        let name = format!(
+            "{}-{}",
+            std::process::id(),
+            JOB_COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
         let dir = self.config.runtime_dir.join("jobs").join(&name);
         let job = JobDir::create(&dir, uid, &command.files)?;
         let limits = &policy.limits;
         let memory_bytes = limits.memory_mb.saturating_mul(1024 * 1024);
         let cgroup = match &self.cgroups {
-            Some(cg) => Some(cg.create(&name, memory_bytes, limits.pids).map_err(runtime_err(&dir))?),
+            Some(cg) => Some(
+                cg.create(&name, memory_bytes, limits.pids)
+                    .map_err(runtime_err(&dir))?,
+            ),
             None => None,
         };
         let cpu_rlimit = (limits.cpu_s.max(0.0).ceil() as u64)
@@ -273,15 +313,24 @@ impl BwrapSandbox {
         };
         let spec_json = serde_json::to_string(&spec).unwrap_or_default();
         let mut env: BTreeMap<String, String> = policy.env.clone();
-        env.entry("PATH".into()).or_insert_with(|| "/usr/local/bin:/usr/bin:/bin".into());
+        env.entry("PATH".into())
+            .or_insert_with(|| "/usr/local/bin:/usr/bin:/bin".into());
         env.insert("HOME".into(), WORK_DIR.into());
         let mut enforcement = BTreeMap::new();
-        enforcement.insert("namespaces".to_string(), "user,pid,net,ipc,uts,cgroup,mount".to_string());
+        enforcement.insert(
+            "namespaces".to_string(),
+            "user,pid,net,ipc,uts,cgroup,mount".to_string(),
+        );
         enforcement.insert(
             "uid".to_string(),
-            uid.map(|u| u.to_string()).unwrap_or_else(|| "unchanged (not root)".to_string()),
+            uid.map(|u| u.to_string())
+                .unwrap_or_else(|| "unchanged (not root)".to_string()),
         );
-        let by = if cgroup.is_some() { "cgroup_v1" } else { "rlimit_as" };
+        let by = if cgroup.is_some() {
+            "cgroup_v1"
+        } else {
+            "rlimit_as"
+        };
         enforcement.insert("memory".to_string(), by.to_string());
         let pids_by = match (cgroup.is_some(), uid.is_some()) {
             (true, _) => "cgroup_v1",
@@ -306,7 +355,10 @@ impl BwrapSandbox {
                     cg.destroy();
                 }
                 job.remove();
-                return Err(SandboxError::Spawn { path: self.jail.clone(), source });
+                return Err(SandboxError::Spawn {
+                    path: self.jail.clone(),
+                    source,
+                });
             }
         };
         Started::new(
@@ -326,12 +378,22 @@ impl BwrapSandbox {
     fn bwrap_args(&self, policy: &SandboxPolicy, command: &Command, job: &JobDir) -> Vec<String> {
         let mut a: Vec<String> = Vec::new();
         let mut push = |xs: &[&str]| a.extend(xs.iter().map(|s| s.to_string()));
-        push(&["--unshare-all", "--die-with-parent", "--new-session", "--hostname", "capsci"]);
+        push(&[
+            "--unshare-all",
+            "--die-with-parent",
+            "--new-session",
+            "--hostname",
+            "capsci",
+        ]);
         if policy.network {
             push(&["--share-net"]);
         }
         push(&["--proc", "/proc", "--dev", "/dev"]);
-        let tmp_size = policy.limits.file_size_mb.saturating_mul(1024 * 1024).to_string();
+        let tmp_size = policy
+            .limits
+            .file_size_mb
+            .saturating_mul(1024 * 1024)
+            .to_string();
         push(&["--size", &tmp_size, "--tmpfs", "/tmp"]);
         for (top, target) in &self.top_links {
             push(&["--symlink", target, top]);
@@ -340,15 +402,37 @@ impl BwrapSandbox {
         let status = job.status.to_string_lossy().into_owned();
         let jail = self.jail.to_string_lossy().into_owned();
         push(&["--bind", &work, WORK_DIR, "--chdir", WORK_DIR]);
-        push(&["--ro-bind", &jail, JAIL_IN_SANDBOX, "--bind", &status, STATUS_IN_SANDBOX]);
+        push(&[
+            "--ro-bind",
+            &jail,
+            JAIL_IN_SANDBOX,
+            "--bind",
+            &status,
+            STATUS_IN_SANDBOX,
+        ]);
         for (host, inside) in &self.jail_libs {
-            push(&["--ro-bind", &host.to_string_lossy(), &inside.to_string_lossy()]);
+            push(&[
+                "--ro-bind",
+                &host.to_string_lossy(),
+                &inside.to_string_lossy(),
+            ]);
         }
         for bind in &policy.ro_binds {
             let inside = rewrite_top(&self.top_links, &bind.sandbox);
-            push(&["--ro-bind", &bind.host.to_string_lossy(), &inside.to_string_lossy()]);
+            push(&[
+                "--ro-bind",
+                &bind.host.to_string_lossy(),
+                &inside.to_string_lossy(),
+            ]);
         }
-        push(&["--remount-ro", "/", "--", JAIL_IN_SANDBOX, "inner", STATUS_IN_SANDBOX]);
+        push(&[
+            "--remount-ro",
+            "/",
+            "--",
+            JAIL_IN_SANDBOX,
+            "inner",
+            STATUS_IN_SANDBOX,
+        ]);
         a.push(command.program.to_string_lossy().into_owned());
         a.extend(command.args.iter().cloned());
         a
@@ -360,7 +444,11 @@ impl BwrapSandbox {
 fn rewrite_top(top_links: &[(String, String)], path: &Path) -> PathBuf {
     for (top, target) in top_links {
         if let Ok(rest) = path.strip_prefix(top) {
-            let base = if target.starts_with('/') { PathBuf::from(target) } else { Path::new("/").join(target) };
+            let base = if target.starts_with('/') {
+                PathBuf::from(target)
+            } else {
+                Path::new("/").join(target)
+            };
             return base.join(rest);
         }
     }
@@ -392,20 +480,30 @@ pub(crate) struct JobDir {
 }
 
 fn safe_relative(path: &Path) -> bool {
-    path.components().all(|c| matches!(c, Component::Normal(_))) && path.components().next().is_some()
+    path.components().all(|c| matches!(c, Component::Normal(_)))
+        && path.components().next().is_some()
 }
 
 impl JobDir {
-    fn create(dir: &Path, uid: Option<u32>, files: &[(PathBuf, Vec<u8>)]) -> Result<Self, SandboxError> {
+    fn create(
+        dir: &Path,
+        uid: Option<u32>,
+        files: &[(PathBuf, Vec<u8>)],
+    ) -> Result<Self, SandboxError> {
         for (rel, _) in files {
             if !safe_relative(rel) {
                 return Err(SandboxError::BadWorkPath(rel.clone()));
             }
         }
-        let job = JobDir { dir: dir.to_path_buf(), work: dir.join("work"), status: dir.join("status") };
+        let job = JobDir {
+            dir: dir.to_path_buf(),
+            work: dir.join("work"),
+            status: dir.join("status"),
+        };
         let result = (|| {
             std::fs::create_dir(&job.dir).map_err(runtime_err(&job.dir))?;
-            std::fs::set_permissions(&job.dir, std::fs::Permissions::from_mode(0o711)).map_err(runtime_err(&job.dir))?;
+            std::fs::set_permissions(&job.dir, std::fs::Permissions::from_mode(0o711))
+                .map_err(runtime_err(&job.dir))?;
             std::fs::create_dir(&job.work).map_err(runtime_err(&job.work))?;
             std::fs::set_permissions(&job.work, std::fs::Permissions::from_mode(0o700))
                 .map_err(runtime_err(&job.work))?;
@@ -414,8 +512,15 @@ impl JobDir {
                 .map_err(runtime_err(&job.status))?;
             let chown = |p: &Path| -> Result<(), SandboxError> {
                 if let Some(uid) = uid {
-                    nix::unistd::chown(p, Some(nix::unistd::Uid::from_raw(uid)), Some(nix::unistd::Gid::from_raw(uid)))
-                        .map_err(|e| SandboxError::Runtime { path: p.to_path_buf(), source: e.into() })?;
+                    nix::unistd::chown(
+                        p,
+                        Some(nix::unistd::Uid::from_raw(uid)),
+                        Some(nix::unistd::Gid::from_raw(uid)),
+                    )
+                    .map_err(|e| SandboxError::Runtime {
+                        path: p.to_path_buf(),
+                        source: e.into(),
+                    })?;
                 }
                 Ok(())
             };
@@ -481,7 +586,12 @@ impl Sandbox for BwrapSandbox {
         "bwrap"
     }
 
-    fn run(&self, policy: &SandboxPolicy, command: Command, cancel: &CancelToken) -> Result<Outcome, SandboxError> {
+    fn run(
+        &self,
+        policy: &SandboxPolicy,
+        command: Command,
+        cancel: &CancelToken,
+    ) -> Result<Outcome, SandboxError> {
         let begin = std::time::Instant::now();
         let started = self.start(policy, &command, 0)?;
         started.finish(command.stdin, cancel, begin)
@@ -495,9 +605,18 @@ mod tests {
     #[test]
     fn top_level_symlinks_are_rewritten_to_their_targets() {
         let links = vec![("/lib64".to_string(), "usr/lib64".to_string())];
-        assert_eq!(rewrite_top(&links, Path::new("/lib64/ld.so")), PathBuf::from("/usr/lib64/ld.so"));
-        assert_eq!(rewrite_top(&links, Path::new("/usr/bin/gp")), PathBuf::from("/usr/bin/gp"));
-        assert_eq!(rewrite_top(&links, Path::new("/lib64x/a")), PathBuf::from("/lib64x/a"));
+        assert_eq!(
+            rewrite_top(&links, Path::new("/lib64/ld.so")),
+            PathBuf::from("/usr/lib64/ld.so")
+        );
+        assert_eq!(
+            rewrite_top(&links, Path::new("/usr/bin/gp")),
+            PathBuf::from("/usr/bin/gp")
+        );
+        assert_eq!(
+            rewrite_top(&links, Path::new("/lib64x/a")),
+            PathBuf::from("/lib64x/a")
+        );
     }
 
     #[test]

@@ -29,12 +29,24 @@ impl CgroupRoot {
         let ok = root.join("memory/capsci/memory.limit_in_bytes").exists()
             && root.join("pids/capsci/pids.max").exists()
             && root.join("cpuacct/capsci/cpuacct.usage").exists();
-        ok.then(|| CgroupRoot { root: root.to_path_buf() })
+        ok.then(|| CgroupRoot {
+            root: root.to_path_buf(),
+        })
     }
 
     /// Creates the job's groups with its limits.
-    pub(crate) fn create(&self, name: &str, memory_bytes: u64, pids: u32) -> std::io::Result<JobCgroup> {
-        let job = JobCgroup { dirs: CONTROLLERS.iter().map(|c| self.root.join(c).join("capsci").join(name)).collect() };
+    pub(crate) fn create(
+        &self,
+        name: &str,
+        memory_bytes: u64,
+        pids: u32,
+    ) -> std::io::Result<JobCgroup> {
+        let job = JobCgroup {
+            dirs: CONTROLLERS
+                .iter()
+                .map(|c| self.root.join(c).join("capsci").join(name))
+                .collect(),
+        };
         for dir in &job.dirs {
             std::fs::create_dir(dir)?;
         }
@@ -53,11 +65,15 @@ impl CgroupRoot {
     pub(crate) fn remove_stale(&self) {
         for ctl in CONTROLLERS {
             let parent = self.root.join(ctl).join("capsci");
-            let Ok(entries) = std::fs::read_dir(&parent) else { continue };
+            let Ok(entries) = std::fs::read_dir(&parent) else {
+                continue;
+            };
             for entry in entries.flatten() {
                 let name = entry.file_name().to_string_lossy().into_owned();
                 if entry.path().is_dir() && crate::bwrap::owner_is_gone(&name) {
-                    let group = JobCgroup { dirs: vec![entry.path()] };
+                    let group = JobCgroup {
+                        dirs: vec![entry.path()],
+                    };
                     group.kill_all(Duration::from_secs(2));
                     let _ = std::fs::remove_dir(entry.path());
                 }
@@ -88,7 +104,10 @@ pub(crate) struct JobCgroup {
 }
 
 fn read_u64(path: &Path) -> u64 {
-    std::fs::read_to_string(path).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0)
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 fn keyed(path: &Path, key: &str) -> u64 {
@@ -109,12 +128,18 @@ impl JobCgroup {
 
     /// CPU time of the whole tree so far, ns.
     pub(crate) fn cpu_ns(&self) -> u64 {
-        self.dirs.get(2).map(|d| read_u64(&d.join("cpuacct.usage"))).unwrap_or(0)
+        self.dirs
+            .get(2)
+            .map(|d| read_u64(&d.join("cpuacct.usage")))
+            .unwrap_or(0)
     }
 
     /// Forks refused by `pids.max` so far.
     pub(crate) fn pids_refused(&self) -> u64 {
-        self.dirs.get(1).map(|d| keyed(&d.join("pids.events"), "max")).unwrap_or(0)
+        self.dirs
+            .get(1)
+            .map(|d| keyed(&d.join("pids.events"), "max"))
+            .unwrap_or(0)
     }
 
     /// Everything recorded so far.
@@ -156,7 +181,10 @@ impl JobCgroup {
                 return;
             }
             for pid in pids {
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
             }
             std::thread::sleep(Duration::from_millis(2));
         }

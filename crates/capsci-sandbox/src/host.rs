@@ -28,7 +28,11 @@ pub fn cpu_model() -> String {
 
 /// The host facts for the envelope, with the memory mechanism that held for the call.
 pub fn host_facts(memory_limit_by: MemoryLimitBy) -> HostFacts {
-    HostFacts { kernel: kernel_release(), cpu_model: cpu_model(), memory_limit_by }
+    HostFacts {
+        kernel: kernel_release(),
+        cpu_model: cpu_model(),
+        memory_limit_by,
+    }
 }
 
 #[cfg(test)]

@@ -56,7 +56,9 @@ pub struct Rlimits {
 #[non_exhaustive]
 pub enum JailError {
     /// The command line was not understood.
-    #[error("usage: capsci-jail outer SPEC_JSON | capsci-jail inner STATUS_FILE PROGRAM [ARGS...]: {0}")]
+    #[error(
+        "usage: capsci-jail outer SPEC_JSON | capsci-jail inner STATUS_FILE PROGRAM [ARGS...]: {0}"
+    )]
     Usage(String),
     /// The outer spec was not valid JSON.
     #[error("bad outer spec: {0}")]
@@ -118,7 +120,9 @@ pub fn main_with_args(args: &[String]) -> JailError {
             None => Err(JailError::Usage("missing spec".into())),
         },
         Some("inner") => match (args.get(2), args.get(3)) {
-            (Some(status), Some(program)) => inner(Path::new(status), Path::new(program), &args[4..]),
+            (Some(status), Some(program)) => {
+                inner(Path::new(status), Path::new(program), &args[4..])
+            }
             _ => Err(JailError::Usage("missing status file or program".into())),
         },
         _ => Err(JailError::Usage("unknown mode".into())),
@@ -134,18 +138,33 @@ pub fn outer(spec: &OuterSpec) -> Result<std::convert::Infallible, JailError> {
     use nix::sys::resource::{setrlimit, Resource};
     let me = std::process::id().to_string();
     for procs in &spec.cgroup_procs {
-        std::fs::write(procs, &me).map_err(|source| JailError::Cgroup { path: procs.clone(), source })?;
+        std::fs::write(procs, &me).map_err(|source| JailError::Cgroup {
+            path: procs.clone(),
+            source,
+        })?;
     }
     let r = &spec.rlimits;
-    sys("setrlimit(RLIMIT_CORE)", setrlimit(Resource::RLIMIT_CORE, 0, 0))?;
+    sys(
+        "setrlimit(RLIMIT_CORE)",
+        setrlimit(Resource::RLIMIT_CORE, 0, 0),
+    )?;
     if let Some(n) = r.nproc {
-        sys("setrlimit(RLIMIT_NPROC)", setrlimit(Resource::RLIMIT_NPROC, n, n))?;
+        sys(
+            "setrlimit(RLIMIT_NPROC)",
+            setrlimit(Resource::RLIMIT_NPROC, n, n),
+        )?;
     }
     if let Some(n) = r.fsize {
-        sys("setrlimit(RLIMIT_FSIZE)", setrlimit(Resource::RLIMIT_FSIZE, n, n))?;
+        sys(
+            "setrlimit(RLIMIT_FSIZE)",
+            setrlimit(Resource::RLIMIT_FSIZE, n, n),
+        )?;
     }
     if let Some(n) = r.cpu_s {
-        sys("setrlimit(RLIMIT_CPU)", setrlimit(Resource::RLIMIT_CPU, n, n.saturating_add(1)))?;
+        sys(
+            "setrlimit(RLIMIT_CPU)",
+            setrlimit(Resource::RLIMIT_CPU, n, n.saturating_add(1)),
+        )?;
     }
     if let Some(n) = r.address_space {
         sys("setrlimit(RLIMIT_AS)", setrlimit(Resource::RLIMIT_AS, n, n))?;
@@ -159,36 +178,64 @@ pub fn outer(spec: &OuterSpec) -> Result<std::convert::Infallible, JailError> {
         sys("setresuid", setresuid(uid, uid, uid))?;
     }
     // Set after the uid change (which clears it); it survives the exec of bwrap.
-    sys("prctl(PR_SET_PDEATHSIG)", nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL))?;
+    sys(
+        "prctl(PR_SET_PDEATHSIG)",
+        nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL),
+    )?;
     if nix::unistd::getppid().as_raw() != spec.parent_pid {
         return Err(JailError::ParentGone(spec.parent_pid));
     }
-    let err = std::process::Command::new(&spec.bwrap).args(&spec.bwrap_args).exec();
-    Err(JailError::Exec { path: spec.bwrap.clone(), source: err })
+    let err = std::process::Command::new(&spec.bwrap)
+        .args(&spec.bwrap_args)
+        .exec();
+    Err(JailError::Exec {
+        path: spec.bwrap.clone(),
+        source: err,
+    })
 }
 
 /// The inner mode: no_new_privs, Landlock, seccomp, status line, exec the tool.
-pub fn inner(status: &Path, program: &Path, args: &[String]) -> Result<std::convert::Infallible, JailError> {
-    let status_err = |source| JailError::Status { path: status.to_path_buf(), source };
-    let mut status_file = std::fs::OpenOptions::new().append(true).open(status).map_err(status_err)?;
-    sys("prctl(PR_SET_NO_NEW_PRIVS)", nix::sys::prctl::set_no_new_privs())?;
+pub fn inner(
+    status: &Path,
+    program: &Path,
+    args: &[String],
+) -> Result<std::convert::Infallible, JailError> {
+    let status_err = |source| JailError::Status {
+        path: status.to_path_buf(),
+        source,
+    };
+    let mut status_file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(status)
+        .map_err(status_err)?;
+    sys(
+        "prctl(PR_SET_NO_NEW_PRIVS)",
+        nix::sys::prctl::set_no_new_privs(),
+    )?;
     let landlock = apply_landlock()?;
     let denied = apply_seccomp()?;
     let mut report = String::new();
     for (k, v) in &landlock {
         report.push_str(&format!("{k}={v}\n"));
     }
-    report.push_str(&format!("seccomp=deny_list({denied} syscalls, clone namespace flags, clone3 enosys)\n"));
+    report.push_str(&format!(
+        "seccomp=deny_list({denied} syscalls, clone namespace flags, clone3 enosys)\n"
+    ));
     report.push_str("no_new_privs=true\n");
     report.push_str(STATUS_EXEC_LINE);
     report.push('\n');
-    status_file.write_all(report.as_bytes()).map_err(status_err)?;
+    status_file
+        .write_all(report.as_bytes())
+        .map_err(status_err)?;
     status_file.flush().map_err(status_err)?;
     // The status file is opened close-on-exec; after a successful exec the tool cannot reopen
     // it (Landlock grants no write outside /work and /tmp).
     let err = std::process::Command::new(program).args(args).exec();
     let _ = writeln!(status_file, "exec_error={err}");
-    Err(JailError::Exec { path: program.to_path_buf(), source: err })
+    Err(JailError::Exec {
+        path: program.to_path_buf(),
+        source: err,
+    })
 }
 
 /// Applies Landlock: read and execute anywhere in the (already minimal) mount tree, write only
@@ -200,9 +247,14 @@ fn apply_landlock() -> Result<BTreeMap<String, String>, JailError> {
         RulesetStatus, Scope, ABI,
     };
     let abi = ABI::V7;
-    let writable: Vec<&str> = [crate::bwrap::WORK_DIR, "/tmp"].into_iter().filter(|p| Path::new(p).exists()).collect();
-    let devices: Vec<&str> =
-        ["/dev/null", "/dev/zero", "/dev/full", "/dev/tty"].into_iter().filter(|p| Path::new(p).exists()).collect();
+    let writable: Vec<&str> = [crate::bwrap::WORK_DIR, "/tmp"]
+        .into_iter()
+        .filter(|p| Path::new(p).exists())
+        .collect();
+    let devices: Vec<&str> = ["/dev/null", "/dev/zero", "/dev/full", "/dev/tty"]
+        .into_iter()
+        .filter(|p| Path::new(p).exists())
+        .collect();
     let status = Ruleset::default()
         .handle_access(AccessFs::from_all(abi))?
         .handle_access(AccessNet::from_all(abi))?
@@ -210,7 +262,10 @@ fn apply_landlock() -> Result<BTreeMap<String, String>, JailError> {
         .create()?
         .add_rules(path_beneath_rules(["/"], AccessFs::from_read(abi)))?
         .add_rules(path_beneath_rules(writable, AccessFs::from_all(abi)))?
-        .add_rules(path_beneath_rules(devices, AccessFs::from_read(abi) | AccessFs::WriteFile))?
+        .add_rules(path_beneath_rules(
+            devices,
+            AccessFs::from_read(abi) | AccessFs::WriteFile,
+        ))?
         .restrict_self()?;
     let word = match status.ruleset {
         RulesetStatus::FullyEnforced => "fully_enforced",
@@ -289,22 +344,41 @@ const NAMESPACE_FLAGS: &[u64] = &[
 /// back to `clone`, whose flags a filter can inspect).
 pub fn seccomp_programs() -> Result<Vec<seccompiler::BpfProgram>, JailError> {
     use seccompiler::{
-        SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule, TargetArch,
+        SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+        SeccompRule, TargetArch,
     };
     let err = |e: seccompiler::BackendError| JailError::Seccomp(e.to_string());
     let arch = TargetArch::x86_64;
-    let mut deny: BTreeMap<i64, Vec<SeccompRule>> = DENIED_SYSCALLS.iter().map(|&nr| (nr, Vec::new())).collect();
+    let mut deny: BTreeMap<i64, Vec<SeccompRule>> =
+        DENIED_SYSCALLS.iter().map(|&nr| (nr, Vec::new())).collect();
     let mut clone_rules = Vec::new();
     for &flag in NAMESPACE_FLAGS {
-        let cond = SeccompCondition::new(0, SeccompCmpArgLen::Qword, SeccompCmpOp::MaskedEq(flag), flag).map_err(err)?;
+        let cond = SeccompCondition::new(
+            0,
+            SeccompCmpArgLen::Qword,
+            SeccompCmpOp::MaskedEq(flag),
+            flag,
+        )
+        .map_err(err)?;
         clone_rules.push(SeccompRule::new(vec![cond]).map_err(err)?);
     }
     deny.insert(libc::SYS_clone, clone_rules);
-    let deny = SeccompFilter::new(deny, SeccompAction::Allow, SeccompAction::Errno(libc::EPERM as u32), arch)
-        .map_err(err)?;
-    let clone3: BTreeMap<i64, Vec<SeccompRule>> = [(libc::SYS_clone3, Vec::new())].into_iter().collect();
-    let clone3 = SeccompFilter::new(clone3, SeccompAction::Allow, SeccompAction::Errno(libc::ENOSYS as u32), arch)
-        .map_err(err)?;
+    let deny = SeccompFilter::new(
+        deny,
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::EPERM as u32),
+        arch,
+    )
+    .map_err(err)?;
+    let clone3: BTreeMap<i64, Vec<SeccompRule>> =
+        [(libc::SYS_clone3, Vec::new())].into_iter().collect();
+    let clone3 = SeccompFilter::new(
+        clone3,
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::ENOSYS as u32),
+        arch,
+    )
+    .map_err(err)?;
     let mut out = Vec::new();
     for filter in [deny, clone3] {
         out.push(filter.try_into().map_err(err)?);
@@ -336,7 +410,12 @@ mod tests {
             parent_pid: 1,
             uid: Some(200_000),
             cgroup_procs: vec![PathBuf::from("/sys/fs/cgroup/pids/capsci/x/cgroup.procs")],
-            rlimits: Rlimits { nproc: Some(64), fsize: None, cpu_s: Some(2), address_space: None },
+            rlimits: Rlimits {
+                nproc: Some(64),
+                fsize: None,
+                cpu_s: Some(2),
+                address_space: None,
+            },
             bwrap: PathBuf::from("/usr/bin/bwrap"),
             bwrap_args: vec!["--".into()],
         };

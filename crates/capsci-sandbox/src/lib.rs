@@ -63,7 +63,10 @@ impl Bind {
     /// Binds a host path at the same path inside the sandbox.
     pub fn same(path: impl Into<PathBuf>) -> Self {
         let path = path.into();
-        Bind { host: path.clone(), sandbox: path }
+        Bind {
+            host: path.clone(),
+            sandbox: path,
+        }
     }
 }
 
@@ -154,5 +157,47 @@ impl CancelToken {
     /// Whether cancellation was asked for.
     pub fn is_cancelled(&self) -> bool {
         self.0.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> SandboxPolicy {
+        SandboxPolicy {
+            backend: "gp".into(),
+            ro_binds: vec![Bind::same("/usr/bin/gp")],
+            env: BTreeMap::from([("LANG".to_string(), "C".to_string())]),
+            limits: Limits::default(),
+            network: false,
+            syscall_filter: SyscallFilter::SolverDefault,
+        }
+    }
+
+    #[test]
+    fn equal_policies_hash_equal_and_any_change_shows() {
+        let a = policy();
+        assert_eq!(a.hash(), policy().hash());
+        assert!(a.hash().starts_with("blake3:"));
+        assert_eq!(a.hash().len(), "blake3:".len() + 64);
+        let mut b = policy();
+        b.limits.wall_s = 31.0;
+        assert_ne!(a.hash(), b.hash());
+        let mut c = policy();
+        c.ro_binds.push(Bind::same("/etc"));
+        assert_ne!(a.hash(), c.hash());
+        let mut d = policy();
+        d.env.insert("X".into(), "1".into());
+        assert_ne!(a.hash(), d.hash());
+    }
+
+    #[test]
+    fn a_cancel_token_is_shared_by_its_clones() {
+        let token = CancelToken::new();
+        let clone = token.clone();
+        assert!(!clone.is_cancelled());
+        token.cancel();
+        assert!(clone.is_cancelled());
     }
 }

@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 
 /// How often limits other than wall time and exit are checked.
 const POLL: Duration = Duration::from_millis(10);
+/// Stdin up to this size is written by the calling thread (a pipe buffers 64 KiB).
+const INLINE_STDIN: usize = 16 * 1024;
 
 /// Stdout and stderr of one job, bounded together by the output limit.
 #[derive(Debug)]
@@ -45,8 +47,14 @@ impl OutputBuf {
         let before = self.total.fetch_add(bytes.len() as u64, Ordering::SeqCst);
         let room = self.limit.saturating_sub(before) as usize;
         let keep = &bytes[..bytes.len().min(room)];
-        let buf = if to_stderr { &self.stderr } else { &self.stdout };
-        buf.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(keep);
+        let buf = if to_stderr {
+            &self.stderr
+        } else {
+            &self.stdout
+        };
+        buf.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(keep);
         if before + bytes.len() as u64 > self.limit {
             self.overflow.store(true, Ordering::SeqCst);
             return false;
@@ -115,7 +123,7 @@ pub(crate) struct Started {
     stdin: Option<ChildStdin>,
     job: JobDir,
     cgroup: Option<JobCgroup>,
-    _slot: SlotGuard,
+    slot: Option<SlotGuard>,
     output: Arc<OutputBuf>,
     events_tx: Sender<Event>,
     events: Receiver<Event>,
@@ -140,7 +148,9 @@ fn children_rusage() -> (u64, u64) {
     use nix::sys::resource::{getrusage, UsageWho};
     match getrusage(UsageWho::RUSAGE_CHILDREN) {
         Ok(u) => {
-            let ms = |t: nix::sys::time::TimeVal| (t.tv_sec() as u64) * 1000 + (t.tv_usec() as u64) / 1000;
+            let ms = |t: nix::sys::time::TimeVal| {
+                (t.tv_sec() as u64) * 1000 + (t.tv_usec() as u64) / 1000
+            };
             (ms(u.user_time()) + ms(u.system_time()), u.max_rss() as u64)
         }
         Err(_) => (0, 0),
@@ -172,7 +182,7 @@ impl Started {
             stdin,
             job,
             cgroup,
-            _slot: slot,
+            slot: Some(slot),
             output,
             events_tx,
             events,
@@ -184,7 +194,12 @@ impl Started {
         };
         // On failure here, dropping `started` kills and cleans up.
         if let Some(out) = stdout {
-            spawn_reader(out, false, started.output.clone(), started.events_tx.clone())?;
+            spawn_reader(
+                out,
+                false,
+                started.output.clone(),
+                started.events_tx.clone(),
+            )?;
         } else {
             let _ = started.events_tx.send(Event::ReaderDone);
         }
@@ -193,7 +208,9 @@ impl Started {
         } else {
             let _ = started.events_tx.send(Event::ReaderDone);
         }
-        started.enforcement.insert("policy".into(), started.policy_hash.clone());
+        started
+            .enforcement
+            .insert("policy".into(), started.policy_hash.clone());
         Ok(started)
     }
 
@@ -205,6 +222,41 @@ impl Started {
         }
     }
 
+    /// Descendants of the helper (bwrap, its init, the tool and anything it started).
+    fn descendants(&self) -> Vec<i32> {
+        let mut found = Vec::new();
+        let mut frontier = vec![self.pid];
+        while let Some(pid) = frontier.pop() {
+            let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+                .unwrap_or_default();
+            for child in children
+                .split_whitespace()
+                .filter_map(|c| c.parse::<i32>().ok())
+            {
+                found.push(child);
+                frontier.push(child);
+            }
+        }
+        found
+    }
+
+    /// Whether the tool is blocked reading its stdin (`read(0, ..)` in some thread of a
+    /// descendant): the spare has finished starting and is ready to serve.
+    pub(crate) fn blocked_on_stdin(&self) -> bool {
+        self.descendants().into_iter().any(|pid| {
+            std::fs::read_dir(format!("/proc/{pid}/task"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|task| {
+                    let syscall =
+                        std::fs::read_to_string(task.path().join("syscall")).unwrap_or_default();
+                    let mut fields = syscall.split_whitespace();
+                    fields.next() == Some("0") && fields.next() == Some("0x0")
+                })
+        })
+    }
+
     /// Kills the tree from the inside: SIGKILL to the namespace's init (bwrap's child) takes
     /// every process of the pid namespace with it, and bwrap (our child) then exits and reaps
     /// it, so nothing is orphaned to the host's init. With `escalate`, bwrap itself is killed
@@ -212,8 +264,12 @@ impl Started {
     fn kill_tree(&self, escalate: bool) {
         use nix::sys::signal::{kill, Signal};
         use nix::unistd::Pid;
-        let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", self.pid)).unwrap_or_default();
-        for child in children.split_whitespace().filter_map(|c| c.parse::<i32>().ok()) {
+        let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", self.pid))
+            .unwrap_or_default();
+        for child in children
+            .split_whitespace()
+            .filter_map(|c| c.parse::<i32>().ok())
+        {
             let _ = kill(Pid::from_raw(child), Signal::SIGKILL);
         }
         if let Some(cg) = &self.cgroup {
@@ -228,25 +284,40 @@ impl Started {
 
     /// Feeds stdin, supervises until the tree is gone, and reports. `begin` is when the call
     /// started: the wall limit counts from there, not from when a spare was started.
-    pub(crate) fn finish(mut self, stdin: Vec<u8>, cancel: &CancelToken, begin: Instant) -> Result<Outcome, SandboxError> {
+    pub(crate) fn finish(
+        mut self,
+        stdin: Vec<u8>,
+        cancel: &CancelToken,
+        begin: Instant,
+    ) -> Result<Outcome, SandboxError> {
         let cpu_base_ns = self.cgroup.as_ref().map(|c| c.cpu_ns()).unwrap_or(0);
         let rusage_base = children_rusage();
         if let Some(mut pipe) = self.stdin.take() {
-            std::thread::Builder::new()
-                .name("capsci-sandbox-stdin".into())
-                .spawn(move || {
-                    let _ = pipe.write_all(&stdin);
-                })
-                .map_err(SandboxError::Thread)?;
+            if stdin.len() <= INLINE_STDIN {
+                // Fits in the empty pipe's buffer: the write cannot block.
+                let _ = pipe.write_all(&stdin);
+                drop(pipe);
+            } else {
+                std::thread::Builder::new()
+                    .name("capsci-sandbox-stdin".into())
+                    .spawn(move || {
+                        let _ = pipe.write_all(&stdin);
+                    })
+                    .map_err(SandboxError::Thread)?;
+            }
         }
         let Some(mut child) = self.child.take() else {
-            return Err(SandboxError::Wait(std::io::Error::other("process already taken")));
+            return Err(SandboxError::Wait(std::io::Error::other(
+                "process already taken",
+            )));
         };
         let tx = self.events_tx.clone();
-        let waiter = std::thread::Builder::new().name("capsci-sandbox-wait".into()).spawn(move || {
-            let status = child.wait();
-            let _ = tx.send(Event::Exited(status));
-        });
+        let waiter = std::thread::Builder::new()
+            .name("capsci-sandbox-wait".into())
+            .spawn(move || {
+                let status = child.wait();
+                let _ = tx.send(Event::Exited(status));
+            });
         if let Err(e) = waiter {
             // The child moved into the failed closure and was dropped unreaped; kill it.
             self.kill_tree(false);
@@ -301,23 +372,37 @@ impl Started {
             }
         };
         let wall_ms = begin.elapsed().as_millis() as u64;
-        // The namespace's init is gone, so every process in it is dead; sweep the cgroup too.
-        if let Some(cg) = &self.cgroup {
-            cg.kill_all(Duration::from_secs(2));
-        }
+        // bwrap reaped the namespace's init before it exited, so every process of the pid
+        // namespace is gone and the pipes close; if a reader still waits after a grace period,
+        // sweep the cgroup (the janitor sweeps it again before removing it).
         let until = Instant::now() + Duration::from_secs(2);
+        let mut swept = false;
         while readers_done < 2 {
             let left = until.saturating_duration_since(Instant::now());
-            match self.events.recv_timeout(left) {
+            match self
+                .events
+                .recv_timeout(left.min(Duration::from_millis(50)))
+            {
                 Ok(Event::ReaderDone) => readers_done += 1,
                 Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) if !left.is_zero() => {
+                    if !swept {
+                        if let Some(cg) = &self.cgroup {
+                            cg.kill_all(Duration::from_millis(500));
+                        }
+                        swept = true;
+                    }
+                }
                 Err(_) => break,
             }
         }
         let status = status.map_err(SandboxError::Wait)?;
         let stats = self.cgroup.as_ref().map(|c| c.stats());
         let (cpu_ms, max_rss_kb) = match &stats {
-            Some(s) => (s.cpu_ns.saturating_sub(cpu_base_ns) / 1_000_000, s.max_memory_bytes / 1024),
+            Some(s) => (
+                s.cpu_ns.saturating_sub(cpu_base_ns) / 1_000_000,
+                s.max_memory_bytes / 1024,
+            ),
             None => {
                 let after = children_rusage();
                 (after.0.saturating_sub(rusage_base.0), after.1)
@@ -365,7 +450,11 @@ impl Started {
         let collected = self
             .collect
             .iter()
-            .filter_map(|rel| self.job.collect(rel, collect_max).map(|bytes| (rel.clone(), bytes)))
+            .filter_map(|rel| {
+                self.job
+                    .collect(rel, collect_max)
+                    .map(|bytes| (rel.clone(), bytes))
+            })
             .collect();
         let (stdout, stderr) = self.output.take();
         let enforcement = std::mem::take(&mut self.enforcement);
@@ -373,7 +462,11 @@ impl Started {
             exit,
             stdout,
             stderr,
-            usage: Usage { wall_ms, cpu_ms, max_rss_kb },
+            usage: Usage {
+                wall_ms,
+                cpu_ms,
+                max_rss_kb,
+            },
             collected,
             sandbox: SandboxInfo {
                 kind: "bwrap".into(),
@@ -387,11 +480,63 @@ impl Started {
         Ok(outcome)
     }
 
+    /// Hands the cgroups, work directory and uid slot to the janitor thread, so removing them
+    /// is off the caller's path; the slot is released only once they are gone.
     fn cleanup(&mut self) {
-        if let Some(cg) = self.cgroup.take() {
+        let job = Cleanup {
+            cgroup: self.cgroup.take(),
+            dir: std::mem::take(&mut self.job.dir),
+            slot: self.slot.take(),
+        };
+        if job.slot.is_none() && job.cgroup.is_none() && job.dir.as_os_str().is_empty() {
+            return;
+        }
+        janitor(job);
+    }
+}
+
+/// What is left of a finished job.
+struct Cleanup {
+    cgroup: Option<JobCgroup>,
+    dir: PathBuf,
+    slot: Option<SlotGuard>,
+}
+
+impl Cleanup {
+    fn run(self) {
+        if let Some(cg) = self.cgroup {
             cg.destroy();
         }
-        self.job.remove();
+        if !self.dir.as_os_str().is_empty() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+        drop(self.slot);
+    }
+}
+
+/// Cleans up on a process-wide background thread (inline if it cannot be started).
+fn janitor(job: Cleanup) {
+    static QUEUE: std::sync::OnceLock<Option<Mutex<Sender<Cleanup>>>> = std::sync::OnceLock::new();
+    let queue = QUEUE.get_or_init(|| {
+        let (tx, rx) = channel::<Cleanup>();
+        std::thread::Builder::new()
+            .name("capsci-sandbox-janitor".into())
+            .spawn(move || {
+                while let Ok(job) = rx.recv() {
+                    job.run();
+                }
+            })
+            .ok()
+            .map(|_| Mutex::new(tx))
+    });
+    match queue {
+        Some(tx) => {
+            let sent = tx.lock().unwrap_or_else(|p| p.into_inner()).send(job);
+            if let Err(std::sync::mpsc::SendError(job)) = sent {
+                job.run();
+            }
+        }
+        None => job.run(),
     }
 }
 

@@ -18,6 +18,9 @@ use std::time::Instant;
 /// SymPy); the cgroup CPU limit, when present, counts from the call only.
 const SPARE_STARTUP_CPU_S: u64 = 30;
 
+/// How long the refill thread waits for a new spare's tool to block on stdin.
+const SPARE_READY_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Counters of a pool, for tests and the benchmark.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SpareStats {
@@ -77,7 +80,10 @@ impl SparePool {
             .name("capsci-spare-pool".into())
             .spawn(move || refill_loop(&worker))
             .map_err(SandboxError::Thread)?;
-        Ok(SparePool { shared, thread: Some(thread) })
+        Ok(SparePool {
+            shared,
+            thread: Some(thread),
+        })
     }
 
     /// Runs one call: on a waiting spare when one is ready, else on a cold sandbox. The wall
@@ -98,17 +104,22 @@ impl SparePool {
             } else {
                 state.stats.cold += 1;
             }
-            self.shared.changed.notify_all();
             found
         };
-        match spare {
+        // The refill is signalled after the call, so starting the next spare does not compete
+        // for the CPU with the call being served.
+        let outcome = match spare {
             Some(spare) => spare.finish(stdin, cancel, begin),
             None => {
                 let mut command = self.shared.template.clone();
                 command.stdin = stdin;
-                self.shared.sandbox.run(&self.shared.policy, command, cancel)
+                self.shared
+                    .sandbox
+                    .run(&self.shared.policy, command, cancel)
             }
-        }
+        };
+        self.shared.changed.notify_all();
+        outcome
     }
 
     /// Spares waiting now.
@@ -156,7 +167,10 @@ fn refill_loop(shared: &Shared) {
         {
             let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
             while !state.stop && state.ready.len() >= shared.size {
-                state = shared.changed.wait(state).unwrap_or_else(|p| p.into_inner());
+                state = shared
+                    .changed
+                    .wait(state)
+                    .unwrap_or_else(|p| p.into_inner());
             }
             if state.stop {
                 // Kill the waiting spares here, on the thread that spawned them.
@@ -166,7 +180,18 @@ fn refill_loop(shared: &Shared) {
                 return;
             }
         }
-        let started = shared.sandbox.start(&shared.policy, &shared.template, SPARE_STARTUP_CPU_S);
+        let started = shared
+            .sandbox
+            .start(&shared.policy, &shared.template, SPARE_STARTUP_CPU_S)
+            .map(|mut spare| {
+                // Offer the spare only once its tool waits on stdin (start-up done), so a call
+                // never pays for the rest of a start-up; give up waiting after a bound.
+                let until = Instant::now() + SPARE_READY_WAIT;
+                while spare.is_alive() && !spare.blocked_on_stdin() && Instant::now() < until {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                spare
+            });
         let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
         match started {
             Ok(spare) => {

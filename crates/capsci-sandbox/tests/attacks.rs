@@ -17,8 +17,15 @@ fn a_trivial_call_reports_its_sandbox_and_usage() {
     cmd.files = vec![(PathBuf::from("in/data.txt"), b"data".to_vec())];
     cmd.collect = vec![PathBuf::from("result.txt"), PathBuf::from("missing.txt")];
     let pol = policy(limits());
-    let out = sandbox().run(&pol, cmd, &CancelToken::new()).expect("outcome");
-    assert_eq!(out.exit, ExitReason::Exited(0), "stderr: {}", text(&out.stderr));
+    let out = sandbox()
+        .run(&pol, cmd, &CancelToken::new())
+        .expect("outcome");
+    assert_eq!(
+        out.exit,
+        ExitReason::Exited(0),
+        "stderr: {}",
+        text(&out.stderr)
+    );
     let stdout = text(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines[0], "from stdin");
@@ -27,11 +34,17 @@ fn a_trivial_call_reports_its_sandbox_and_usage() {
     let uid: u32 = lines[3].parse().expect("uid");
     assert!(sandbox().uid_range().contains(&uid), "ran as uid {uid}");
     assert_eq!(text(&out.stderr), "err\n");
-    assert_eq!(out.collected, vec![(PathBuf::from("result.txt"), b"out\n".to_vec())]);
+    assert_eq!(
+        out.collected,
+        vec![(PathBuf::from("result.txt"), b"out\n".to_vec())]
+    );
     assert_eq!(out.sandbox.kind, "bwrap");
     assert_eq!(out.sandbox.policy, pol.hash());
     assert_eq!(out.sandbox.boundary, "shared host kernel");
-    assert_eq!(out.sandbox.enforcement.get("landlock").map(String::as_str), Some("fully_enforced"));
+    assert_eq!(
+        out.sandbox.enforcement.get("landlock").map(String::as_str),
+        Some("fully_enforced")
+    );
     assert!(out.sandbox.enforcement.contains_key("seccomp"));
     assert_eq!(out.memory_limit_by, MemoryLimitBy::CgroupV1);
     assert!(out.usage.max_rss_kb > 0);
@@ -46,13 +59,18 @@ fn reading_shadow_or_root_home_is_denied() {
     let mut pol = policy(limits());
     pol.ro_binds.push(capsci_sandbox::Bind::same("/etc"));
     let script = format!("cat /etc/shadow; cat {secret}; ls /root; echo end");
-    let out = sandbox().run(&pol, sh(&script), &CancelToken::new()).expect("outcome");
+    let out = sandbox()
+        .run(&pol, sh(&script), &CancelToken::new())
+        .expect("outcome");
     std::fs::remove_file(&secret).expect("remove secret");
     assert_eq!(out.exit, ExitReason::Exited(0));
     let stdout = text(&out.stdout);
     assert_eq!(stdout, "end\n", "leaked: {stdout}");
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("/etc/shadow: Permission denied"), "{stderr}");
+    assert!(
+        stderr.contains("/etc/shadow: Permission denied"),
+        "{stderr}"
+    );
     assert!(stderr.contains("No such file or directory"), "{stderr}");
     assert!(!stdout.contains("TOPSECRET") && !stdout.contains("root:"));
     assert_clean_and_healthy();
@@ -68,12 +86,20 @@ fn writing_outside_the_work_dir_is_denied() {
     );
     cmd.collect = vec![PathBuf::from("sub/ok")];
     let out = run(cmd, limits());
-    assert_eq!(out.exit, ExitReason::Exited(0), "stderr: {}", text(&out.stderr));
+    assert_eq!(
+        out.exit,
+        ExitReason::Exited(0),
+        "stderr: {}",
+        text(&out.stderr)
+    );
     let stdout = text(&out.stdout);
     assert!(!stdout.contains("wrote"), "{stdout}");
     assert_eq!(stdout.matches("denied").count(), 6, "{stdout}");
     assert!(stdout.contains("tmp-ok"));
-    assert_eq!(out.collected, vec![(PathBuf::from("sub/ok"), b"ok\n".to_vec())]);
+    assert_eq!(
+        out.collected,
+        vec![(PathBuf::from("sub/ok"), b"ok\n".to_vec())]
+    );
     assert!(!std::path::Path::new("/usr/capsci-evil").exists());
     assert!(!std::path::Path::new("/evil").exists());
     assert_clean_and_healthy();
@@ -86,7 +112,11 @@ fn a_planted_symlink_is_not_collected() {
     cmd.collect = vec![PathBuf::from("leak"), PathBuf::from("up/status")];
     let out = run(cmd, limits());
     assert_eq!(out.exit, ExitReason::Exited(0));
-    assert!(out.collected.is_empty(), "collected through a symlink: {:?}", out.collected);
+    assert!(
+        out.collected.is_empty(),
+        "collected through a symlink: {:?}",
+        out.collected
+    );
     assert_clean_and_healthy();
 }
 
@@ -100,7 +130,12 @@ fn a_local_tcp_port_outside_is_unreachable() {
         "import socket\ns = socket.socket()\ns.settimeout(3)\ntry:\n    s.connect(('127.0.0.1', {port}))\n    print('connected')\nexcept OSError as e:\n    print('refused', type(e).__name__)\n"
     );
     let out = run(python(&code), limits());
-    assert_eq!(out.exit, ExitReason::Exited(0), "stderr: {}", text(&out.stderr));
+    assert_eq!(
+        out.exit,
+        ExitReason::Exited(0),
+        "stderr: {}",
+        text(&out.stderr)
+    );
     let stdout = text(&out.stdout);
     assert!(stdout.starts_with("refused"), "{stdout}");
     match listener.accept() {
@@ -114,7 +149,12 @@ fn a_local_tcp_port_outside_is_unreachable() {
 fn a_fork_bomb_hits_the_pids_limit() {
     let _g = serial();
     let out = run(sh("bomb() { bomb | bomb & }; bomb; sleep 30"), limits());
-    assert_eq!(out.exit, ExitReason::PidsLimit, "stderr: {}", text(&out.stderr));
+    assert_eq!(
+        out.exit,
+        ExitReason::PidsLimit,
+        "stderr: {}",
+        text(&out.stderr)
+    );
     assert_clean_and_healthy();
 }
 
@@ -123,16 +163,29 @@ fn allocating_ten_gib_hits_the_memory_limit() {
     let _g = serial();
     let code = "chunks = []\nfor _ in range(160):\n    chunks.append(bytearray(64 << 20))\nprint('allocated 10 GiB')\n";
     let out = run(python(code), limits());
-    assert_eq!(out.exit, ExitReason::MemoryLimit, "stderr: {}", text(&out.stderr));
+    assert_eq!(
+        out.exit,
+        ExitReason::MemoryLimit,
+        "stderr: {}",
+        text(&out.stderr)
+    );
     assert!(!text(&out.stdout).contains("allocated"));
-    assert!(out.usage.max_rss_kb <= 256 * 1024 + 1024, "rss {}", out.usage.max_rss_kb);
+    assert!(
+        out.usage.max_rss_kb <= 256 * 1024 + 1024,
+        "rss {}",
+        out.usage.max_rss_kb
+    );
     assert_clean_and_healthy();
 }
 
 #[test]
 fn an_infinite_loop_times_out() {
     let _g = serial();
-    let lim = Limits { wall_s: 1.0, cpu_s: 10.0, ..limits() };
+    let lim = Limits {
+        wall_s: 1.0,
+        cpu_s: 10.0,
+        ..limits()
+    };
     let out = run(sh("while :; do :; done"), lim);
     assert_eq!(out.exit, ExitReason::Timeout);
     assert!(out.usage.wall_ms >= 1000);
@@ -142,7 +195,11 @@ fn an_infinite_loop_times_out() {
 #[test]
 fn an_infinite_loop_hits_the_cpu_limit_first_when_it_is_lower() {
     let _g = serial();
-    let lim = Limits { wall_s: 20.0, cpu_s: 0.5, ..limits() };
+    let lim = Limits {
+        wall_s: 20.0,
+        cpu_s: 0.5,
+        ..limits()
+    };
     let out = run(sh("while :; do :; done"), lim);
     assert_eq!(out.exit, ExitReason::CpuLimit);
     assert!(out.usage.cpu_ms >= 500, "cpu {}", out.usage.cpu_ms);
@@ -162,7 +219,12 @@ fn printing_a_gibibyte_hits_the_output_limit() {
 fn a_big_file_hits_the_file_size_limit() {
     let _g = serial();
     let out = run(sh("head -c 33554432 /dev/zero > big"), limits());
-    assert_eq!(out.exit, ExitReason::FileSizeLimit, "stderr: {}", text(&out.stderr));
+    assert_eq!(
+        out.exit,
+        ExitReason::FileSizeLimit,
+        "stderr: {}",
+        text(&out.stderr)
+    );
     assert_clean_and_healthy();
 }
 
@@ -182,13 +244,23 @@ fn cancelling_mid_run_kills_the_tree() {
     let cancel = CancelToken::new();
     let token = cancel.clone();
     let call = std::thread::spawn(move || {
-        sandbox().run(&policy(limits()), sh("sleep 5432.5 & sleep 5432.5; wait"), &token).expect("outcome")
+        sandbox()
+            .run(
+                &policy(limits()),
+                sh("sleep 5432.5 & sleep 5432.5; wait"),
+                &token,
+            )
+            .expect("outcome")
     });
     let until = std::time::Instant::now() + Duration::from_secs(10);
     while processes_with("sleep 5432.5").len() < 2 && std::time::Instant::now() < until {
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert_eq!(processes_with("sleep 5432.5").len(), 2, "the job never started");
+    assert_eq!(
+        processes_with("sleep 5432.5").len(),
+        2,
+        "the job never started"
+    );
     cancel.cancel();
     let out = call.join().expect("call thread");
     assert_eq!(out.exit, ExitReason::Cancelled);
@@ -199,13 +271,23 @@ fn cancelling_mid_run_kills_the_tree() {
 #[test]
 fn a_missing_program_is_a_sandbox_error_not_a_panic() {
     let _g = serial();
-    let cmd = Command { program: "/usr/bin/no-such-tool".into(), ..Default::default() };
+    let cmd = Command {
+        program: "/usr/bin/no-such-tool".into(),
+        ..Default::default()
+    };
     let out = run(cmd, limits());
     assert_eq!(out.exit, ExitReason::SandboxError);
-    assert!(text(&out.stderr).contains("no-such-tool"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no-such-tool"),
+        "{}",
+        text(&out.stderr)
+    );
     let mut pol = policy(limits());
-    pol.ro_binds.push(capsci_sandbox::Bind::same("/no/such/path"));
-    let out = sandbox().run(&pol, sh("true"), &CancelToken::new()).expect("outcome");
+    pol.ro_binds
+        .push(capsci_sandbox::Bind::same("/no/such/path"));
+    let out = sandbox()
+        .run(&pol, sh("true"), &CancelToken::new())
+        .expect("outcome");
     assert_eq!(out.exit, ExitReason::SandboxError);
     assert_clean_and_healthy();
 }
@@ -215,8 +297,13 @@ fn work_paths_that_escape_are_refused() {
     let _g = serial();
     let mut cmd = sh("true");
     cmd.files = vec![(PathBuf::from("../escape"), b"x".to_vec())];
-    let err = sandbox().run(&policy(limits()), cmd, &CancelToken::new()).expect_err("refused");
-    assert!(matches!(err, capsci_sandbox::SandboxError::BadWorkPath(_)), "{err}");
+    let err = sandbox()
+        .run(&policy(limits()), cmd, &CancelToken::new())
+        .expect_err("refused");
+    assert!(
+        matches!(err, capsci_sandbox::SandboxError::BadWorkPath(_)),
+        "{err}"
+    );
     assert_clean_and_healthy();
 }
 
@@ -228,7 +315,15 @@ print('unshare', libc.unshare(0x10000000), ctypes.get_errno())\n\
 print('ptrace', libc.ptrace(16, 1, 0, 0), ctypes.get_errno())\n\
 print('keyctl', libc.syscall(250, 0, 0, 0, 0, 0), ctypes.get_errno())\n";
     let out = run(python(code), limits());
-    assert_eq!(out.exit, ExitReason::Exited(0), "stderr: {}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), "unshare -1 1\nptrace -1 1\nkeyctl -1 1\n");
+    assert_eq!(
+        out.exit,
+        ExitReason::Exited(0),
+        "stderr: {}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        text(&out.stdout),
+        "unshare -1 1\nptrace -1 1\nkeyctl -1 1\n"
+    );
     assert_clean_and_healthy();
 }

@@ -18,7 +18,10 @@ fn victim_process() {
     if std::env::var_os("CAPSCI_TEST_VICTIM").is_none() {
         return;
     }
-    let lim = Limits { wall_s: 600.0, ..limits() };
+    let lim = Limits {
+        wall_s: 600.0,
+        ..limits()
+    };
     let _ = sandbox().run(&policy(lim), sh(MARKER), &CancelToken::new());
 }
 
@@ -26,7 +29,9 @@ fn uids_of_range(range: std::ops::Range<u32>) -> Vec<u32> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Ok(status) = std::fs::read_to_string(format!("/proc/{name}/status")) else { continue };
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{name}/status")) else {
+            continue;
+        };
         let uid = status
             .lines()
             .find(|l| l.starts_with("Uid:"))
@@ -44,7 +49,12 @@ fn kill_minus_nine_of_capsci_mid_job_leaves_no_stray_process() {
     let _g = serial();
     let exe = std::env::current_exe().expect("test binary");
     let mut victim = std::process::Command::new(exe)
-        .args(["--exact", "victim_process", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "victim_process",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("CAPSCI_TEST_VICTIM", "1")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -55,21 +65,37 @@ fn kill_minus_nine_of_capsci_mid_job_leaves_no_stray_process() {
     while processes_with(MARKER).is_empty() && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(processes_with(MARKER).len(), 1, "the victim's job never started");
+    assert_eq!(
+        processes_with(MARKER).len(),
+        1,
+        "the victim's job never started"
+    );
     let defaults = SandboxConfig::default();
     let first = defaults.uid_base + (victim_pid % 64) * defaults.slots;
     let victim_uids = first..first + defaults.slots;
     assert!(!uids_of_range(victim_uids.clone()).is_empty());
 
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(victim_pid as i32), nix::sys::signal::Signal::SIGKILL)
-        .expect("kill -9");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(victim_pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill -9");
     victim.wait().expect("reap victim");
 
-    assert!(settle(|| processes_with(MARKER)).is_empty(), "the sandboxed sleep outlived capsci");
-    assert!(settle(|| uids_of_range(victim_uids.clone())).is_empty(), "a job-uid process outlived capsci");
+    assert!(
+        settle(|| processes_with(MARKER)).is_empty(),
+        "the sandboxed sleep outlived capsci"
+    );
+    assert!(
+        settle(|| uids_of_range(victim_uids.clone())).is_empty(),
+        "a job-uid process outlived capsci"
+    );
 
     // The next capsci start sweeps what the dead one left (cgroups, work directory).
-    let config = SandboxConfig { jail: Some(PathBuf::from(env!("CARGO_BIN_EXE_capsci-jail"))), ..Default::default() };
+    let config = SandboxConfig {
+        jail: Some(PathBuf::from(env!("CARGO_BIN_EXE_capsci-jail"))),
+        ..Default::default()
+    };
     let fresh = BwrapSandbox::new(config).expect("sandbox");
     let prefix = format!("{victim_pid}-");
     let mut dirs = vec![fresh.runtime_dir().join("jobs")];
@@ -85,7 +111,9 @@ fn kill_minus_nine_of_capsci_mid_job_leaves_no_stray_process() {
             );
         }
     }
-    let out = fresh.run(&policy(limits()), sh("echo alive"), &CancelToken::new()).expect("outcome");
+    let out = fresh
+        .run(&policy(limits()), sh("echo alive"), &CancelToken::new())
+        .expect("outcome");
     assert_eq!(out.exit, capsci_core::ExitReason::Exited(0));
     assert_clean_and_healthy();
 }

@@ -9,16 +9,26 @@ use common::*;
 use std::time::Duration;
 
 fn gp() -> Command {
-    Command { program: "/usr/bin/gp".into(), args: vec!["-q".into(), "-f".into()], ..Default::default() }
+    Command {
+        program: "/usr/bin/gp".into(),
+        args: vec!["-q".into(), "-f".into()],
+        ..Default::default()
+    }
 }
 
 fn gp_limits() -> Limits {
-    Limits { memory_mb: 512, ..limits() }
+    Limits {
+        memory_mb: 512,
+        ..limits()
+    }
 }
 
 fn pool(command: Command, limits: Limits, size: usize) -> SparePool {
     let pool = SparePool::new(sandbox(), policy(limits), command, size).expect("pool");
-    assert!(pool.wait_ready(size, Duration::from_secs(60)), "spares never became ready");
+    assert!(
+        pool.wait_ready(size, Duration::from_secs(60)),
+        "spares never became ready"
+    );
     pool
 }
 
@@ -26,15 +36,27 @@ fn pool(command: Command, limits: Limits, size: usize) -> SparePool {
 fn gp_spares_are_fresh_and_the_pool_refills() {
     let _g = serial();
     let pool = pool(gp(), gp_limits(), 2);
-    let first = pool.run(b"x=5;\nprint(x)\n".to_vec(), &CancelToken::new()).expect("outcome");
-    assert_eq!(first.exit, ExitReason::Exited(0), "stderr: {}", text(&first.stderr));
+    let first = pool
+        .run(b"x=5;\nprint(x)\n".to_vec(), &CancelToken::new())
+        .expect("outcome");
+    assert_eq!(
+        first.exit,
+        ExitReason::Exited(0),
+        "stderr: {}",
+        text(&first.stderr)
+    );
     assert_eq!(text(&first.stdout), "5\n");
-    let second = pool.run(b"print(x)\n".to_vec(), &CancelToken::new()).expect("outcome");
+    let second = pool
+        .run(b"print(x)\n".to_vec(), &CancelToken::new())
+        .expect("outcome");
     assert_eq!(second.exit, ExitReason::Exited(0));
     assert_eq!(text(&second.stdout), "x\n", "state leaked between calls");
     let stats = pool.stats();
     assert_eq!((stats.hot, stats.cold), (2, 0));
-    assert!(pool.wait_ready(2, Duration::from_secs(60)), "the pool did not refill");
+    assert!(
+        pool.wait_ready(2, Duration::from_secs(60)),
+        "the pool did not refill"
+    );
     assert!(pool.stats().started >= 4);
     drop(pool);
     assert_clean_and_healthy();
@@ -43,14 +65,27 @@ fn gp_spares_are_fresh_and_the_pool_refills() {
 #[test]
 fn the_wall_limit_counts_from_the_call_not_the_spare_start() {
     let _g = serial();
-    let pool = pool(gp(), Limits { wall_s: 1.0, ..gp_limits() }, 1);
+    let pool = pool(
+        gp(),
+        Limits {
+            wall_s: 1.0,
+            ..gp_limits()
+        },
+        1,
+    );
     std::thread::sleep(Duration::from_millis(1500));
-    let out = pool.run(b"print(1)\n".to_vec(), &CancelToken::new()).expect("outcome");
+    let out = pool
+        .run(b"print(1)\n".to_vec(), &CancelToken::new())
+        .expect("outcome");
     assert_eq!(out.exit, ExitReason::Exited(0));
     assert!(out.usage.wall_ms < 1000);
-    let out = pool.run(b"while(1,)\n".to_vec(), &CancelToken::new()).expect("outcome");
+    let out = pool
+        .run(b"while(1,)\n".to_vec(), &CancelToken::new())
+        .expect("outcome");
     assert_eq!(out.exit, ExitReason::Timeout);
-    let out = pool.run(b"print(2)\n".to_vec(), &CancelToken::new()).expect("outcome");
+    let out = pool
+        .run(b"print(2)\n".to_vec(), &CancelToken::new())
+        .expect("outcome");
     assert_eq!(text(&out.stdout), "2\n");
     drop(pool);
     assert_clean_and_healthy();
@@ -59,14 +94,25 @@ fn the_wall_limit_counts_from_the_call_not_the_spare_start() {
 #[test]
 fn z3_spares_answer_and_an_empty_pool_falls_back_to_cold() {
     let _g = serial();
-    let z3 = Command { program: "/usr/bin/z3".into(), args: vec!["-in".into()], ..Default::default() };
+    let z3 = Command {
+        program: "/usr/bin/z3".into(),
+        args: vec!["-in".into()],
+        ..Default::default()
+    };
     let hot = pool(z3.clone(), limits(), 1);
-    let out = hot.run(b"(check-sat)\n".to_vec(), &CancelToken::new()).expect("outcome");
+    let out = hot
+        .run(b"(check-sat)\n".to_vec(), &CancelToken::new())
+        .expect("outcome");
     assert_eq!(text(&out.stdout), "sat\n", "stderr: {}", text(&out.stderr));
     assert_eq!(hot.stats().hot, 1);
     drop(hot);
     let cold = SparePool::new(sandbox(), policy(limits()), z3, 0).expect("pool");
-    let out = cold.run(b"(declare-const x Int)(assert (< x x))(check-sat)\n".to_vec(), &CancelToken::new()).expect("o");
+    let out = cold
+        .run(
+            b"(declare-const x Int)(assert (< x x))(check-sat)\n".to_vec(),
+            &CancelToken::new(),
+        )
+        .expect("o");
     assert_eq!(text(&out.stdout), "unsat\n");
     assert_eq!(cold.stats().cold, 1);
     drop(cold);

@@ -3,7 +3,10 @@
 #![allow(dead_code)]
 
 use capsci_core::Limits;
-use capsci_sandbox::{Bind, BwrapSandbox, CancelToken, Command, Outcome, Sandbox, SandboxConfig, SandboxPolicy, SyscallFilter};
+use capsci_sandbox::{
+    Bind, BwrapSandbox, CancelToken, Command, Outcome, Sandbox, SandboxConfig, SandboxPolicy,
+    SyscallFilter,
+};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
@@ -19,7 +22,10 @@ pub fn serial() -> MutexGuard<'static, ()> {
 pub fn sandbox() -> Arc<BwrapSandbox> {
     static SB: OnceLock<Arc<BwrapSandbox>> = OnceLock::new();
     SB.get_or_init(|| {
-        let config = SandboxConfig { jail: Some(PathBuf::from(env!("CARGO_BIN_EXE_capsci-jail"))), ..Default::default() };
+        let config = SandboxConfig {
+            jail: Some(PathBuf::from(env!("CARGO_BIN_EXE_capsci-jail"))),
+            ..Default::default()
+        };
         Arc::new(BwrapSandbox::new(config).expect("bwrap sandbox on this host"))
     })
     .clone()
@@ -39,19 +45,36 @@ pub fn policy(limits: Limits) -> SandboxPolicy {
 
 /// Small limits for attack tests.
 pub fn limits() -> Limits {
-    Limits { wall_s: 20.0, cpu_s: 20.0, memory_mb: 256, pids: 32, file_size_mb: 16, output_bytes: 1 << 20 }
+    Limits {
+        wall_s: 20.0,
+        cpu_s: 20.0,
+        memory_mb: 256,
+        pids: 32,
+        file_size_mb: 16,
+        output_bytes: 1 << 20,
+    }
 }
 
 pub fn sh(script: &str) -> Command {
-    Command { program: "/usr/bin/sh".into(), args: vec!["-c".into(), script.into()], ..Default::default() }
+    Command {
+        program: "/usr/bin/sh".into(),
+        args: vec!["-c".into(), script.into()],
+        ..Default::default()
+    }
 }
 
 pub fn python(code: &str) -> Command {
-    Command { program: "/usr/bin/python3.11".into(), args: vec!["-c".into(), code.into()], ..Default::default() }
+    Command {
+        program: "/usr/bin/python3.11".into(),
+        args: vec!["-c".into(), code.into()],
+        ..Default::default()
+    }
 }
 
 pub fn run(command: Command, limits: Limits) -> Outcome {
-    sandbox().run(&policy(limits), command, &CancelToken::new()).expect("an outcome")
+    sandbox()
+        .run(&policy(limits), command, &CancelToken::new())
+        .expect("an outcome")
 }
 
 pub fn text(bytes: &[u8]) -> String {
@@ -92,7 +115,8 @@ pub fn processes_with(marker: &str) -> Vec<u32> {
         if !name.chars().all(|c| c.is_ascii_digit()) || name == me {
             continue;
         }
-        let cmd = text(&std::fs::read(format!("/proc/{name}/cmdline")).unwrap_or_default()).replace('\0', " ");
+        let cmd = text(&std::fs::read(format!("/proc/{name}/cmdline")).unwrap_or_default())
+            .replace('\0', " ");
         if cmd.starts_with(marker) {
             found.push(name.parse().unwrap_or(0));
         }
@@ -137,6 +161,11 @@ pub fn assert_clean_and_healthy() {
     let left = settle(leftovers);
     assert!(left.is_empty(), "leftover job dirs/cgroups: {left:?}");
     let out = run(sh("echo healthy"), limits());
-    assert_eq!(out.exit, capsci_core::ExitReason::Exited(0), "stderr: {}", text(&out.stderr));
+    assert_eq!(
+        out.exit,
+        capsci_core::ExitReason::Exited(0),
+        "stderr: {}",
+        text(&out.stderr)
+    );
     assert_eq!(text(&out.stdout), "healthy\n");
 }
