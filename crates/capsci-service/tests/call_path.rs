@@ -193,12 +193,20 @@ fn concurrent_jobs_quota_refuses_the_extra_call_and_runs_nothing() {
     let long_cancel = cancel.clone();
     let long = std::thread::spawn(move || busy.call(gp("while(1,)", Some(20.0)), &long_cancel));
     let deadline = Instant::now() + Duration::from_secs(10);
-    let refused = loop {
-        match session.call(gp("1+1", None), &CancelToken::new()) {
-            Err(CallError::Quota(q)) => break q,
-            Ok(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
-            other => panic!("expected the quota to refuse while the long call runs: {other:?}"),
-        }
+    while !service
+        .store()
+        .jobs()
+        .list(10)
+        .expect("jobs")
+        .iter()
+        .any(|j| j.state == JobState::Running)
+    {
+        assert!(Instant::now() < deadline, "the long call never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let refused = match session.call(gp("1+1", None), &CancelToken::new()) {
+        Err(CallError::Quota(q)) => q,
+        other => panic!("expected the quota to refuse while the long call runs: {other:?}"),
     };
     assert_eq!(refused.quota, "concurrent_jobs");
     cancel.cancel();
