@@ -196,12 +196,16 @@ struct ChallengeItem {
     solution: String,
 }
 
-/// The generated assumptions file and what each of its parts means.
+/// capsci's generated files and what each of their parts means.
 struct Generated {
+    /// `CapsciGen.Check` (challenge mode only): one kernel-checked definition per challenge
+    /// theorem, typed by the challenge's statement and defined as the solution's theorem.
+    check_text: Option<String>,
+    /// `CapsciGen.Assumptions`: one `Print Assumptions` per theorem, after a marker.
     text: String,
     /// Fully qualified constant per marker index.
     targets: Vec<String>,
-    /// Lines of the challenge comparisons, with the challenge theorem's name.
+    /// Lines of the challenge comparisons in the check file, with the challenge theorem's name.
     check_lines: BTreeMap<u32, String>,
 }
 
@@ -210,29 +214,36 @@ fn generate(
     scans: &[scan::FileScan],
     challenge: &[ChallengeItem],
 ) -> Generated {
-    let mut lines: Vec<String> = Vec::new();
-    for f in &project.files {
-        lines.push(format!("Require {}.", f.module));
-    }
+    let requires: Vec<String> = project
+        .files
+        .iter()
+        .map(|f| format!("Require {}.", f.module))
+        .collect();
     let mut check_lines = BTreeMap::new();
+    let mut check_text = None;
     let mut targets = Vec::new();
-    if !challenge.is_empty() {
-        lines.push("Require CapsciChallenge.Challenge.".into());
-        for (i, c) in challenge.iter().enumerate() {
-            lines.push(format!(
-                "Definition capsci_check_{i} : ltac:(let T := type of @CapsciChallenge.Challenge.{} in exact T) := @{}.",
-                c.name, c.solution
-            ));
-            check_lines.insert(lines.len() as u32, c.name.clone());
-        }
-    }
     for (f, s) in project.files.iter().zip(scans) {
         for t in s.theorems.iter().filter(|t| t.visible) {
             targets.push(scan::qualify(&f.module, &t.name));
         }
     }
-    for i in 0..challenge.len() {
-        targets.push(format!("CapsciGen.Assumptions.capsci_check_{i}"));
+    let mut lines = requires.clone();
+    if !challenge.is_empty() {
+        let mut check = requires;
+        check.push("Require CapsciChallenge.Challenge.".into());
+        for (i, c) in challenge.iter().enumerate() {
+            // The type is the challenge's statement as elaborated in the challenge's context
+            // (read off the compiled constant, not re-parsed); the body is the solution's
+            // theorem, so the kernel accepts it only if the two statements are convertible.
+            check.push(format!(
+                "Definition capsci_check_{i} : ltac:(let T := type of @CapsciChallenge.Challenge.{} in exact T) := @{}.",
+                c.name, c.solution
+            ));
+            check_lines.insert(check.len() as u32, c.name.clone());
+            targets.push(format!("CapsciGen.Check.capsci_check_{i}"));
+        }
+        check_text = Some(check.join("\n") + "\n");
+        lines.push("Require CapsciGen.Check.".into());
     }
     for (k, t) in targets.iter().enumerate() {
         lines.push(format!(
@@ -243,6 +254,7 @@ fn generate(
     let mut text = lines.join("\n");
     text.push('\n');
     Generated {
+        check_text,
         text,
         targets,
         check_lines,
@@ -442,6 +454,16 @@ pub fn check(
         ]);
         a
     };
+    if generated.check_text.is_some() {
+        let mut ck = gen_args.clone();
+        ck.push("../g/Check.v".into());
+        steps.push(script::Step {
+            name: "ck".into(),
+            argv: coqc(ck),
+        });
+        collect.push(PathBuf::from("o/ck.out"));
+    }
+    // The assumptions file and coqchk are independent of each other: they run in parallel.
     let mut pa = gen_args.clone();
     pa.push("../g/Assumptions.v".into());
     steps.push(script::Step {
@@ -461,7 +483,9 @@ pub fn check(
             "CapsciChallenge.Challenge".to_string(),
         ]);
     }
-    chk.extend(["-norec".to_string(), "CapsciGen.Assumptions".to_string()]);
+    if generated.check_text.is_some() {
+        chk.extend(["-norec".to_string(), "CapsciGen.Check".to_string()]);
+    }
     steps.push(script::Step {
         name: "chk".into(),
         argv: chk,
@@ -469,12 +493,15 @@ pub fn check(
     collect.push(PathBuf::from("o/chk.out"));
     collect.push(PathBuf::from("o/status"));
 
-    let script_text = script::render(&steps);
+    let script_text = script::render(&steps, 2);
     for f in &project.files {
         files.push((
             PathBuf::from(format!("p/{}", f.path)),
             f.text.as_bytes().to_vec(),
         ));
+    }
+    if let Some(ck) = &generated.check_text {
+        files.push((PathBuf::from("g/Check.v"), ck.as_bytes().to_vec()));
     }
     files.push((
         PathBuf::from("g/Assumptions.v"),
@@ -552,6 +579,9 @@ fn interpret(
         step_names.push("ch".into());
     }
     step_names.extend((0..order.len()).map(|k| format!("c{k}")));
+    if !challenge.is_empty() {
+        step_names.push("ck".into());
+    }
     step_names.extend(["pa".to_string(), "chk".to_string()]);
     for s in &step_names {
         if collected.contains_key(&format!("o/{s}.out")) {
@@ -590,6 +620,9 @@ fn interpret(
         if s == "ch" {
             return "challenge.v".into();
         }
+        if s == "ck" {
+            return "challenge comparison".into();
+        }
         s.strip_prefix('c')
             .and_then(|k| k.parse::<usize>().ok())
             .and_then(|k| order.get(k))
@@ -613,10 +646,11 @@ fn interpret(
         r
     };
     // Compilation steps.
-    for s in step_names
-        .iter()
-        .filter(|s| *s == "ch" || (s.starts_with('c') && *s != "chk"))
-    {
+    for s in step_names.iter().filter(|s| {
+        *s == "ch"
+            || s.strip_prefix('c')
+                .is_some_and(|k| k.parse::<usize>().is_ok())
+    }) {
         match rc(s) {
             Some(0) => continue,
             None => {
@@ -665,10 +699,10 @@ fn interpret(
             }
         }
     }
-    // The assumptions file (and challenge comparison).
-    let pa_out = out_of("pa");
-    if rc("pa") != Some(0) {
-        let diags = parse::coqc_errors(&pa_out, "Assumptions.v");
+    // The challenge comparison.
+    if !challenge.is_empty() && rc("ck") != Some(0) {
+        let ck_out = out_of("ck");
+        let diags = parse::coqc_errors(&ck_out, "Check.v");
         report.outcome = Some(outcome);
         if let Some(d) = diags.first() {
             if let Some(name) = generated.check_lines.get(&d.error.line) {
@@ -688,6 +722,16 @@ fn interpret(
                 );
             }
         }
+        return finish(
+            report,
+            ProofStatus::BackendError,
+            format!("the challenge comparison step failed: {}", ck_out.trim()),
+        );
+    }
+    // The assumptions file.
+    let pa_out = out_of("pa");
+    if rc("pa") != Some(0) {
+        report.outcome = Some(outcome);
         return finish(
             report,
             ProofStatus::BackendError,
@@ -789,11 +833,15 @@ fn interpret(
         );
     }
     let admits = scans.iter().any(|s| s.admits);
-    let modules = order.len() + 1 + usize::from(!challenge.is_empty());
+    let modules = order.len() + 2 * usize::from(!challenge.is_empty());
     report.result.recheck = Some(format!(
-        "coqchk -norec re-checked all {modules} modules capsci compiled (the project's, the generated \
-         assumptions{} module); the standard library's .vo files are trusted as part of the pinned closure"
-        ,if challenge.is_empty() { "" } else { " and challenge" }
+        "coqchk -norec re-checked all {modules} modules capsci compiled (the project's{}); \
+         the standard library's .vo files are trusted as part of the pinned closure",
+        if challenge.is_empty() {
+            ""
+        } else {
+            ", the challenge and the challenge comparison"
+        }
     ));
     report.outcome = Some(outcome);
     if any_unchecked || admits {
@@ -955,6 +1003,76 @@ mod tests {
         assert!(g[0].contains("n : nat") && g[0].contains("n + 0 = n"));
         assert_eq!(g[1], "S n + 0 = S n");
         assert!(split_goals("No more goals.").is_empty());
+    }
+
+    fn outcome(collected: &[(&str, &str)]) -> Outcome {
+        Outcome {
+            exit: ExitReason::Exited(0),
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+            usage: capsci_core::Usage::default(),
+            collected: collected
+                .iter()
+                .map(|(p, t)| (PathBuf::from(p), t.as_bytes().to_vec()))
+                .collect(),
+            sandbox: capsci_core::SandboxInfo::default(),
+            memory_limit_by: capsci_core::MemoryLimitBy::None,
+        }
+    }
+
+    fn decide(collected: &[(&str, &str)]) -> CheckReport {
+        let input = ProjectInput {
+            files: vec![(
+                PathBuf::from("a.v"),
+                b"Theorem t : True. Proof. exact I. Qed.".to_vec(),
+            )],
+        };
+        let project = project::prepare(&input).unwrap();
+        let scans: Vec<_> = project
+            .files
+            .iter()
+            .map(|f| scan::scan(&lexer::sentences(&f.text).unwrap()))
+            .collect();
+        let generated = generate(&project, &scans, &[]);
+        interpret(
+            &project,
+            &scans,
+            &[0],
+            &generated,
+            &[],
+            &CheckOptions::default(),
+            "",
+            outcome(collected),
+        )
+    }
+
+    const PA: &str = "fun capsci_mark_0 : Prop => capsci_mark_0\n     : Prop -> Prop\nClosed under the global context\n";
+    const CHK_OK: &str = "Modules were successfully checked\n\nCONTEXT SUMMARY\n===============\n\n* Axioms: <none>\n";
+
+    #[test]
+    fn accepted_only_when_coqchk_agrees() {
+        let ok = decide(&[
+            ("o/status", "c0 0\npa 0\nchk 0\n"),
+            ("o/pa.out", PA),
+            ("o/chk.out", CHK_OK),
+        ]);
+        assert_eq!(ok.status, ProofStatus::Accepted);
+        assert_eq!(ok.evidence, Evidence::Checked);
+        let bad = decide(&[
+            ("o/status", "c0 0\npa 0\nchk 1\n"),
+            ("o/pa.out", PA),
+            ("o/chk.out", "Error: Anomaly: bad constant a.t"),
+        ]);
+        assert_eq!(bad.status, ProofStatus::BackendError);
+        assert_eq!(bad.evidence, Evidence::Advisory);
+        let msg = bad.result.message.unwrap();
+        assert!(
+            msg.contains("capsci_mark_0") && msg.contains("bad constant a.t"),
+            "{msg}"
+        );
+        // coqchk never ran (driver killed between steps): not checked either.
+        let none = decide(&[("o/status", "c0 0\npa 0\n"), ("o/pa.out", PA)]);
+        assert_eq!(none.status, ProofStatus::BackendError);
     }
 
     #[test]
