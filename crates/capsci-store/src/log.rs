@@ -748,6 +748,22 @@ impl ProvenanceLog {
             .ok_or(LogError::WriterGone)
     }
 
+    /// Records the call an envelope reports (on behalf of `principal`, with the runner's
+    /// metadata) and fills the envelope's `provenance` with the acknowledged record.
+    pub fn append_envelope(
+        &self,
+        envelope: &mut Envelope,
+        principal: &str,
+        runner: serde_json::Value,
+    ) -> Result<RecordRef, LogError> {
+        let r = self.append(RecordDraft::from_envelope(envelope, principal, runner))?;
+        envelope.provenance = Some(capsci_core::ProvenanceRef {
+            record: r.id.clone(),
+            hash: r.hash.clone(),
+        });
+        Ok(r)
+    }
+
     /// Appends several records as consecutive entries in one durable commit.
     pub fn append_many(&self, drafts: Vec<RecordDraft>) -> Result<Vec<RecordRef>, LogError> {
         self.records.append(drafts)

@@ -591,3 +591,60 @@ fn every_edit_deletion_and_swap_anywhere_in_the_chain_is_found_at_its_position()
         assert!(verify().ok(), "restored swap at {seq}");
     }
 }
+
+#[test]
+fn an_envelope_is_recorded_and_gets_its_provenance_reference() {
+    let dir = TempDir::new("envelope");
+    let store = Store::open(dir.path()).expect("open");
+    let input = store
+        .artifacts()
+        .put_bytes(b"2+2", "text/x-gp")
+        .expect("put");
+    let mut envelope: capsci_core::Envelope = serde_json::from_value(serde_json::json!({
+        "job": "job_01JDXYZ",
+        "interface": "NumberTheory",
+        "method": "eval",
+        "status": "ok",
+        "result": {"value": "4", "type": "t_INT"},
+        "evidence": "advisory",
+        "artifacts": {"input": input.as_str()},
+        "backend": {"name": "gp", "version": "2.15.2", "closure": "blake3:c"},
+        "sandbox": {"kind": "bwrap", "policy": "blake3:p", "boundary": "shared host kernel"},
+        "limits": {"wall_s": 30.0, "cpu_s": 30.0, "memory_mb": 2048, "pids": 64, "file_size_mb": 256, "output_bytes": 1024},
+        "usage": {"wall_ms": 5, "cpu_ms": 4, "max_rss_kb": 1000},
+        "exit": "exited(0)",
+        "seed": 7,
+        "host": {"kernel": "6.18", "cpu_model": "x", "memory_limit_by": "cgroup_v1"},
+        "started_at": "2026-11-27T12:00:00Z",
+        "finished_at": "2026-11-27T12:00:01Z"
+    }))
+    .expect("envelope");
+    let r = store
+        .log()
+        .append_envelope(
+            &mut envelope,
+            "user:alice",
+            serde_json::json!({"cli": "capsci"}),
+        )
+        .expect("append");
+    let p = envelope.provenance.clone().expect("provenance filled");
+    assert_eq!(
+        (p.record.as_str(), p.hash.as_str()),
+        (r.id.as_str(), r.hash.as_str())
+    );
+    let rec = store.log().get(&r.id).expect("get").expect("record");
+    let d = &rec.body.draft;
+    assert_eq!(
+        (d.interface.as_str(), d.method.as_str(), d.status.as_str()),
+        ("NumberTheory", "eval", "ok")
+    );
+    assert_eq!(d.job.as_deref(), Some("job_01JDXYZ"));
+    assert_eq!(d.seed, Some(7));
+    assert_eq!(d.artifacts.input.as_deref(), Some(input.as_str()));
+    assert_eq!(d.principal, "user:alice");
+    // `log show --json` material: a record serialises flat, with its chain fields.
+    let shown = serde_json::to_value(&rec).expect("json");
+    assert_eq!(shown["seq"], 1);
+    assert_eq!(shown["backend"]["name"], "gp");
+    assert_eq!(shown["exit"], "exited(0)");
+}
