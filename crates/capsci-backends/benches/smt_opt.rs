@@ -193,6 +193,10 @@ fn smt_bench(sandbox: Arc<BwrapSandbox>, closures: &Closures, dir: &Path) {
         "  spare pool: {} hot, {} cold, {} started",
         stats.hot, stats.cold, stats.started
     );
+    println!(
+        "  floor: the same pool running an empty script, 2 clients: {:.1} runs/s",
+        floor_n as f64 / floor_s
+    );
 }
 
 fn worker_binary() -> PathBuf {
