@@ -3,7 +3,9 @@
 
 fn main() {
     let schema_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schema");
-    let files = ["common", "session", "math", "solvers", "proof", "store", "notebook"];
+    let files = [
+        "common", "session", "math", "solvers", "proof", "store", "notebook",
+    ];
     let mut command = capnpc::CompilerCommand::new();
     command.src_prefix(&schema_dir);
     for name in files {

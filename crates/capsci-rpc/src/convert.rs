@@ -5,12 +5,12 @@
 
 use crate::{common_capnp, math_capnp, proof_capnp, session_capnp, solvers_capnp};
 use capsci_core::request::{
-    CasRequest, GoalsRequest, GpRequest, OptRequest, ProjectFile, ProofBackendChoice,
-    ProofRequest, SmtBackendChoice, SmtRequest,
+    CasRequest, GoalsRequest, GpRequest, OptRequest, ProjectFile, ProofBackendChoice, ProofRequest,
+    SmtBackendChoice, SmtRequest,
 };
 use capsci_core::{
-    CallOutcome, CallRequest, Envelope, EvalStatus, Evidence, Interface, Limits, Location,
-    Method, OptStatus, ProofStatus, SmtStatus,
+    CallOutcome, CallRequest, Envelope, EvalStatus, Evidence, Interface, Limits, Location, Method,
+    OptStatus, ProofStatus, SmtStatus,
 };
 use capsci_service::{Grant, GrantedMethod, Quotas};
 
@@ -43,14 +43,20 @@ impl From<ConvertError> for capnp::Error {
     }
 }
 
-fn text(reader: capnp::Result<capnp::text::Reader<'_>>, field: &'static str) -> Result<String, ConvertError> {
+fn text(
+    reader: capnp::Result<capnp::text::Reader<'_>>,
+    field: &'static str,
+) -> Result<String, ConvertError> {
     Ok(reader?
         .to_str()
         .map_err(|_| ConvertError::Utf8(field))?
         .to_string())
 }
 
-fn opt_text(reader: capnp::Result<capnp::text::Reader<'_>>, field: &'static str) -> Result<Option<String>, ConvertError> {
+fn opt_text(
+    reader: capnp::Result<capnp::text::Reader<'_>>,
+    field: &'static str,
+) -> Result<Option<String>, ConvertError> {
     let value = text(reader, field)?;
     Ok((!value.is_empty()).then_some(value))
 }
@@ -87,7 +93,9 @@ pub fn detach(reader: common_capnp::call_options::Reader<'_>) -> bool {
 }
 
 /// `NumberTheory.eval` parameters as a request.
-pub fn gp_request(params: math_capnp::number_theory::eval_params::Reader<'_>) -> Result<CallRequest, ConvertError> {
+pub fn gp_request(
+    params: math_capnp::number_theory::eval_params::Reader<'_>,
+) -> Result<CallRequest, ConvertError> {
     let options = options(params.get_options()?)?;
     Ok(CallRequest::NumberTheoryEval(GpRequest {
         expr: text(params.get_expr(), "expr")?,
@@ -96,7 +104,9 @@ pub fn gp_request(params: math_capnp::number_theory::eval_params::Reader<'_>) ->
 }
 
 /// `ComputerAlgebra.run` parameters as a request.
-pub fn cas_request(params: math_capnp::computer_algebra::run_params::Reader<'_>) -> Result<CallRequest, ConvertError> {
+pub fn cas_request(
+    params: math_capnp::computer_algebra::run_params::Reader<'_>,
+) -> Result<CallRequest, ConvertError> {
     let options = options(params.get_options()?)?;
     let request = params.get_request()?;
     let op_word = text(request.get_op(), "op")?;
@@ -148,7 +158,9 @@ fn smt_backend_word(choice: SmtBackendChoice) -> &'static str {
 }
 
 /// `SmtSolver.check` parameters as a request.
-pub fn smt_request(params: solvers_capnp::smt_solver::check_params::Reader<'_>) -> Result<CallRequest, ConvertError> {
+pub fn smt_request(
+    params: solvers_capnp::smt_solver::check_params::Reader<'_>,
+) -> Result<CallRequest, ConvertError> {
     let options = options(params.get_options()?)?;
     Ok(CallRequest::SmtCheck(SmtRequest {
         smtlib: text(params.get_smtlib(), "smtlib")?,
@@ -159,7 +171,9 @@ pub fn smt_request(params: solvers_capnp::smt_solver::check_params::Reader<'_>) 
 }
 
 /// `OptimizationSolver.solve` parameters as a request.
-pub fn opt_request(params: solvers_capnp::optimization_solver::solve_params::Reader<'_>) -> Result<CallRequest, ConvertError> {
+pub fn opt_request(
+    params: solvers_capnp::optimization_solver::solve_params::Reader<'_>,
+) -> Result<CallRequest, ConvertError> {
     let options = options(params.get_options()?)?;
     let model = text(params.get_model(), "model")?;
     let is_lp = match params.get_format() {
@@ -195,7 +209,9 @@ fn proof_backend(word: &str) -> Result<ProofBackendChoice, ConvertError> {
     }
 }
 
-fn project_file(reader: proof_capnp::project_file::Reader<'_>) -> Result<ProjectFile, ConvertError> {
+fn project_file(
+    reader: proof_capnp::project_file::Reader<'_>,
+) -> Result<ProjectFile, ConvertError> {
     let content = String::from_utf8(reader.get_content()?.to_vec())
         .map_err(|_| ConvertError::Utf8("content"))?;
     Ok(ProjectFile {
@@ -211,7 +227,9 @@ fn project_files(
 }
 
 /// `ProofChecker.check` parameters as a request.
-pub fn proof_request(params: proof_capnp::proof_checker::check_params::Reader<'_>) -> Result<CallRequest, ConvertError> {
+pub fn proof_request(
+    params: proof_capnp::proof_checker::check_params::Reader<'_>,
+) -> Result<CallRequest, ConvertError> {
     let options = options(params.get_options()?)?;
     let mut allow_axiom = Vec::new();
     for a in params.get_allow_axioms()? {
@@ -227,7 +245,9 @@ pub fn proof_request(params: proof_capnp::proof_checker::check_params::Reader<'_
 }
 
 /// `ProofChecker.goals` parameters as a request.
-pub fn goals_request(params: proof_capnp::proof_checker::goals_params::Reader<'_>) -> Result<CallRequest, ConvertError> {
+pub fn goals_request(
+    params: proof_capnp::proof_checker::goals_params::Reader<'_>,
+) -> Result<CallRequest, ConvertError> {
     let options = options(params.get_options()?)?;
     Ok(CallRequest::ProofGoals(GoalsRequest {
         file: project_file(params.get_file()?)?,
@@ -238,7 +258,12 @@ pub fn goals_request(params: proof_capnp::proof_checker::goals_params::Reader<'_
 
 // ---- client side: a request as parameters ----
 
-fn set_options(mut builder: common_capnp::call_options::Builder<'_>, timeout_s: Option<f64>, seed: Option<u64>, detach: bool) {
+fn set_options(
+    mut builder: common_capnp::call_options::Builder<'_>,
+    timeout_s: Option<f64>,
+    seed: Option<u64>,
+    detach: bool,
+) {
     if let Some(t) = timeout_s {
         builder.reborrow().init_limits().set_wall_s(t);
     }
@@ -250,13 +275,21 @@ fn set_options(mut builder: common_capnp::call_options::Builder<'_>, timeout_s: 
 }
 
 /// Fills `NumberTheory.eval` parameters.
-pub fn set_gp(mut p: math_capnp::number_theory::eval_params::Builder<'_>, r: &GpRequest, detach: bool) {
+pub fn set_gp(
+    mut p: math_capnp::number_theory::eval_params::Builder<'_>,
+    r: &GpRequest,
+    detach: bool,
+) {
     p.set_expr(r.expr.as_str());
     set_options(p.init_options(), r.timeout_s, None, detach);
 }
 
 /// Fills `ComputerAlgebra.run` parameters.
-pub fn set_cas(mut p: math_capnp::computer_algebra::run_params::Builder<'_>, r: &CasRequest, detach: bool) {
+pub fn set_cas(
+    mut p: math_capnp::computer_algebra::run_params::Builder<'_>,
+    r: &CasRequest,
+    detach: bool,
+) {
     {
         let mut q = p.reborrow().init_request();
         q.set_op(r.op.as_str());
@@ -276,14 +309,22 @@ pub fn set_cas(mut p: math_capnp::computer_algebra::run_params::Builder<'_>, r: 
 }
 
 /// Fills `SmtSolver.check` parameters.
-pub fn set_smt(mut p: solvers_capnp::smt_solver::check_params::Builder<'_>, r: &SmtRequest, detach: bool) {
+pub fn set_smt(
+    mut p: solvers_capnp::smt_solver::check_params::Builder<'_>,
+    r: &SmtRequest,
+    detach: bool,
+) {
     p.set_smtlib(r.smtlib.as_str());
     p.set_backend(smt_backend_word(r.backend));
     set_options(p.init_options(), r.timeout_s, r.seed, detach);
 }
 
 /// Fills `OptimizationSolver.solve` parameters.
-pub fn set_opt(mut p: solvers_capnp::optimization_solver::solve_params::Builder<'_>, r: &OptRequest, detach: bool) {
+pub fn set_opt(
+    mut p: solvers_capnp::optimization_solver::solve_params::Builder<'_>,
+    r: &OptRequest,
+    detach: bool,
+) {
     match (&r.mps, &r.lp) {
         (_, Some(lp)) => {
             p.set_model(lp.as_str());
@@ -316,9 +357,16 @@ fn set_files(
 }
 
 /// Fills `ProofChecker.check` parameters.
-pub fn set_proof(mut p: proof_capnp::proof_checker::check_params::Builder<'_>, r: &ProofRequest, detach: bool) {
+pub fn set_proof(
+    mut p: proof_capnp::proof_checker::check_params::Builder<'_>,
+    r: &ProofRequest,
+    detach: bool,
+) {
     set_files(p.reborrow().init_files(r.files.len() as u32), &r.files);
-    set_files(p.reborrow().init_challenge(r.challenge.len() as u32), &r.challenge);
+    set_files(
+        p.reborrow().init_challenge(r.challenge.len() as u32),
+        &r.challenge,
+    );
     p.set_backend(match r.backend {
         ProofBackendChoice::Rocq => "rocq",
         ProofBackendChoice::Lean => "lean",
@@ -391,7 +439,10 @@ fn set_usage(mut b: common_capnp::usage::Builder<'_>, u: &capsci_core::Usage) {
     b.set_max_rss_kb(u.max_rss_kb);
 }
 
-fn set_identity(mut b: common_capnp::backend_identity::Builder<'_>, id: &capsci_core::BackendIdentity) {
+fn set_identity(
+    mut b: common_capnp::backend_identity::Builder<'_>,
+    id: &capsci_core::BackendIdentity,
+) {
     b.set_name(id.name.as_str());
     b.set_version(id.version.as_str());
     b.set_closure(id.closure.as_str());
@@ -623,7 +674,13 @@ pub fn grant_from_wire(reader: session_capnp::grant::Reader<'_>) -> Result<Grant
             method: text(m.get_method(), "method")?,
         });
     }
-    let unlimited_f = |x: f64| if x > 0.0 && x.is_finite() { x } else { f64::INFINITY };
+    let unlimited_f = |x: f64| {
+        if x > 0.0 && x.is_finite() {
+            x
+        } else {
+            f64::INFINITY
+        }
+    };
     let unlimited_u64 = |x: u64| if x == 0 { u64::MAX } else { x };
     let mut quotas = Quotas {
         cpu_seconds_total: f64::INFINITY,
@@ -715,7 +772,8 @@ mod tests {
             &request,
             false,
         );
-        let reader = message.get_root_as_reader::<solvers_capnp::smt_solver::check_params::Reader>()?;
+        let reader =
+            message.get_root_as_reader::<solvers_capnp::smt_solver::check_params::Reader>()?;
         assert_eq!(smt_request(reader)?, CallRequest::SmtCheck(request));
         Ok(())
     }

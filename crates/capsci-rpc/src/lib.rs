@@ -22,7 +22,15 @@ macro_rules! generated {
     };
 }
 
-generated!(common_capnp, session_capnp, math_capnp, solvers_capnp, proof_capnp, store_capnp, notebook_capnp);
+generated!(
+    common_capnp,
+    session_capnp,
+    math_capnp,
+    solvers_capnp,
+    proof_capnp,
+    store_capnp,
+    notebook_capnp
+);
 
 pub mod client;
 pub mod convert;
@@ -30,7 +38,9 @@ pub mod net;
 pub mod server;
 
 pub use client::{call_blocking, try_local_service, ClientError, LocalService, Reply};
-pub use net::{serve_until_signal, spawn, Addr, NetError, RunningServer, ServeConfig, LOCAL_SOCKET};
+pub use net::{
+    serve_until_signal, spawn, Addr, NetError, RunningServer, ServeConfig, LOCAL_SOCKET,
+};
 
 #[cfg(test)]
 mod tests {
@@ -60,11 +70,26 @@ mod tests {
     #[test]
     fn rpc_status_enums_match_the_core_vocabularies() {
         use capsci_core::{EvalStatus, JobState, OptStatus, ProofStatus, SmtStatus};
-        assert_eq!(words::<math_capnp::EvalStatus>(), core_words(EvalStatus::ALL));
-        assert_eq!(words::<solvers_capnp::SmtStatus>(), core_words(SmtStatus::ALL));
-        assert_eq!(words::<solvers_capnp::OptStatus>(), core_words(OptStatus::ALL));
-        assert_eq!(words::<proof_capnp::ProofStatus>(), core_words(ProofStatus::ALL));
-        assert_eq!(words::<session_capnp::JobState>(), core_words(JobState::ALL));
+        assert_eq!(
+            words::<math_capnp::EvalStatus>(),
+            core_words(EvalStatus::ALL)
+        );
+        assert_eq!(
+            words::<solvers_capnp::SmtStatus>(),
+            core_words(SmtStatus::ALL)
+        );
+        assert_eq!(
+            words::<solvers_capnp::OptStatus>(),
+            core_words(OptStatus::ALL)
+        );
+        assert_eq!(
+            words::<proof_capnp::ProofStatus>(),
+            core_words(ProofStatus::ALL)
+        );
+        assert_eq!(
+            words::<session_capnp::JobState>(),
+            core_words(JobState::ALL)
+        );
     }
 
     #[test]

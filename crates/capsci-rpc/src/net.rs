@@ -240,11 +240,16 @@ pub fn spawn(config: ServeConfig) -> Result<RunningServer, NetError> {
     let thread = std::thread::Builder::new()
         .name("capsci-rpc".into())
         .spawn(move || {
-            let result = serve_on_this_thread(config, thread_shared, async {
-                let _ = stop_rx.await;
-            }, |addrs| {
-                let _ = ready_tx.send(Ok(addrs));
-            });
+            let result = serve_on_this_thread(
+                config,
+                thread_shared,
+                async {
+                    let _ = stop_rx.await;
+                },
+                |addrs| {
+                    let _ = ready_tx.send(Ok(addrs));
+                },
+            );
             if let Err(e) = result {
                 let _ = ready_tx.send(Err(e));
             }
@@ -270,14 +275,20 @@ pub fn spawn(config: ServeConfig) -> Result<RunningServer, NetError> {
 
 /// Serves `config` on this thread until SIGINT or SIGTERM, then shuts down cleanly: running jobs
 /// are cancelled, sockets removed, and the service (with its spare pools) dropped.
-pub fn serve_until_signal(config: ServeConfig, on_ready: impl FnOnce(Vec<Addr>)) -> Result<(), NetError> {
+pub fn serve_until_signal(
+    config: ServeConfig,
+    on_ready: impl FnOnce(Vec<Addr>),
+) -> Result<(), NetError> {
     let shared = Shared::new(config.service.clone());
     serve_on_this_thread(
         config,
         shared,
         async {
             use tokio::signal::unix::{signal, SignalKind};
-            match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+            match (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) {
                 (Ok(mut int), Ok(mut term)) => {
                     tokio::select! {
                         _ = int.recv() => {},
@@ -305,7 +316,9 @@ fn serve_on_this_thread(
     let local = tokio::task::LocalSet::new();
     let store_dir = config.service.store().dir().to_path_buf();
     let tokens = TokenStore::open(&store_dir)?;
-    let root = config.service.session(config.grant.clone(), config.principal.clone());
+    let root = config
+        .service
+        .session(config.grant.clone(), config.principal.clone());
     let mut addrs = config.listen.clone();
     if config.local_socket {
         addrs.push(Addr::Unix(store_dir.join(LOCAL_SOCKET)));

@@ -166,7 +166,10 @@ impl Core {
 
 /// A session's capability: the bootstrap object of a unix socket, or what `Gateway.session`
 /// and `attenuate` hand out.
-pub fn session_client(shared: Arc<Shared>, session: Session) -> session_capnp::scientific_session::Client {
+pub fn session_client(
+    shared: Arc<Shared>,
+    session: Session,
+) -> session_capnp::scientific_session::Client {
     session_client_with(shared, session, None)
 }
 
@@ -256,9 +259,11 @@ impl session_capnp::scientific_session::Server for SessionImpl {
         _: session_capnp::scientific_session::CatalogParams,
         mut results: session_capnp::scientific_session::CatalogResults,
     ) -> Result<(), Error> {
-        results.get().set_catalog(capnp_rpc::new_client(CatalogImpl {
-            core: self.core.clone(),
-        }));
+        results
+            .get()
+            .set_catalog(capnp_rpc::new_client(CatalogImpl {
+                core: self.core.clone(),
+            }));
         Ok(())
     }
 
@@ -268,9 +273,11 @@ impl session_capnp::scientific_session::Server for SessionImpl {
         mut results: session_capnp::scientific_session::NumberTheoryResults,
     ) -> Result<(), Error> {
         self.core.require(Interface::NumberTheory)?;
-        results.get().set_cap(capnp_rpc::new_client(NumberTheoryImpl {
-            core: self.core.clone(),
-        }));
+        results
+            .get()
+            .set_cap(capnp_rpc::new_client(NumberTheoryImpl {
+                core: self.core.clone(),
+            }));
         Ok(())
     }
 
@@ -280,9 +287,11 @@ impl session_capnp::scientific_session::Server for SessionImpl {
         mut results: session_capnp::scientific_session::ComputerAlgebraResults,
     ) -> Result<(), Error> {
         self.core.require(Interface::ComputerAlgebra)?;
-        results.get().set_cap(capnp_rpc::new_client(ComputerAlgebraImpl {
-            core: self.core.clone(),
-        }));
+        results
+            .get()
+            .set_cap(capnp_rpc::new_client(ComputerAlgebraImpl {
+                core: self.core.clone(),
+            }));
         Ok(())
     }
 
@@ -304,9 +313,11 @@ impl session_capnp::scientific_session::Server for SessionImpl {
         mut results: session_capnp::scientific_session::OptimizationSolverResults,
     ) -> Result<(), Error> {
         self.core.require(Interface::OptimizationSolver)?;
-        results.get().set_cap(capnp_rpc::new_client(OptimizationSolverImpl {
-            core: self.core.clone(),
-        }));
+        results
+            .get()
+            .set_cap(capnp_rpc::new_client(OptimizationSolverImpl {
+                core: self.core.clone(),
+            }));
         Ok(())
     }
 
@@ -316,9 +327,11 @@ impl session_capnp::scientific_session::Server for SessionImpl {
         mut results: session_capnp::scientific_session::ProofCheckerResults,
     ) -> Result<(), Error> {
         self.core.require(Interface::ProofChecker)?;
-        results.get().set_cap(capnp_rpc::new_client(ProofCheckerImpl {
-            core: self.core.clone(),
-        }));
+        results
+            .get()
+            .set_cap(capnp_rpc::new_client(ProofCheckerImpl {
+                core: self.core.clone(),
+            }));
         Ok(())
     }
 
@@ -328,8 +341,7 @@ impl session_capnp::scientific_session::Server for SessionImpl {
         _: session_capnp::scientific_session::NotebookSessionResults,
     ) -> Result<(), Error> {
         Err(Error::unimplemented(
-            "not implemented: NotebookSession is interface only (no backend implements it)"
-                .into(),
+            "not implemented: NotebookSession is interface only (no backend implements it)".into(),
         ))
     }
 
@@ -338,9 +350,11 @@ impl session_capnp::scientific_session::Server for SessionImpl {
         _: session_capnp::scientific_session::ArtifactsParams,
         mut results: session_capnp::scientific_session::ArtifactsResults,
     ) -> Result<(), Error> {
-        results.get().set_store(capnp_rpc::new_client(ArtifactStoreImpl {
-            core: self.core.clone(),
-        }));
+        results
+            .get()
+            .set_store(capnp_rpc::new_client(ArtifactStoreImpl {
+                core: self.core.clone(),
+            }));
         Ok(())
     }
 
@@ -349,9 +363,11 @@ impl session_capnp::scientific_session::Server for SessionImpl {
         _: session_capnp::scientific_session::ProvenanceParams,
         mut results: session_capnp::scientific_session::ProvenanceResults,
     ) -> Result<(), Error> {
-        results.get().set_log(capnp_rpc::new_client(ProvenanceLogImpl {
-            core: self.core.clone(),
-        }));
+        results
+            .get()
+            .set_log(capnp_rpc::new_client(ProvenanceLogImpl {
+                core: self.core.clone(),
+            }));
         Ok(())
     }
 
@@ -410,7 +426,11 @@ impl math_capnp::number_theory::Server for NumberTheoryImpl {
         let mut r = results.get();
         match &ran.envelope {
             Some((e, json)) => convert::set_eval_result(r.reborrow().init_result(), e, json),
-            None => r.reborrow().init_result().init_record().set_job(ran.job.as_str()),
+            None => r
+                .reborrow()
+                .init_result()
+                .init_record()
+                .set_job(ran.job.as_str()),
         }
         r.set_job(job_client(&self.core, ran.job));
         Ok(())
@@ -433,7 +453,11 @@ impl math_capnp::computer_algebra::Server for ComputerAlgebraImpl {
         let mut r = results.get();
         match &ran.envelope {
             Some((e, json)) => convert::set_eval_result(r.reborrow().init_result(), e, json),
-            None => r.reborrow().init_result().init_record().set_job(ran.job.as_str()),
+            None => r
+                .reborrow()
+                .init_result()
+                .init_record()
+                .set_job(ran.job.as_str()),
         }
         r.set_job(job_client(&self.core, ran.job));
         Ok(())
@@ -456,7 +480,11 @@ impl solvers_capnp::smt_solver::Server for SmtSolverImpl {
         let mut r = results.get();
         match &ran.envelope {
             Some((e, json)) => convert::set_smt_result(r.reborrow().init_result(), e, json),
-            None => r.reborrow().init_result().init_record().set_job(ran.job.as_str()),
+            None => r
+                .reborrow()
+                .init_result()
+                .init_record()
+                .set_job(ran.job.as_str()),
         }
         r.set_job(job_client(&self.core, ran.job));
         Ok(())
@@ -479,7 +507,11 @@ impl solvers_capnp::optimization_solver::Server for OptimizationSolverImpl {
         let mut r = results.get();
         match &ran.envelope {
             Some((e, json)) => convert::set_opt_result(r.reborrow().init_result(), e, json),
-            None => r.reborrow().init_result().init_record().set_job(ran.job.as_str()),
+            None => r
+                .reborrow()
+                .init_result()
+                .init_record()
+                .set_job(ran.job.as_str()),
         }
         r.set_job(job_client(&self.core, ran.job));
         Ok(())
@@ -502,7 +534,11 @@ impl proof_capnp::proof_checker::Server for ProofCheckerImpl {
         let mut r = results.get();
         match &ran.envelope {
             Some((e, json)) => convert::set_proof_result(r.reborrow().init_result(), e, json),
-            None => r.reborrow().init_result().init_record().set_job(ran.job.as_str()),
+            None => r
+                .reborrow()
+                .init_result()
+                .init_record()
+                .set_job(ran.job.as_str()),
         }
         r.set_job(job_client(&self.core, ran.job));
         Ok(())
@@ -732,13 +768,12 @@ impl store_capnp::artifact_store::Server for ArtifactStoreImpl {
     ) -> Result<(), Error> {
         let id = self.owned_id(params.get()?.get_id()?.to_str()?)?;
         let core = self.core.clone();
-        let meta = tokio::task::spawn_blocking(move || {
-            core.shared.service.store().artifacts().meta(&id)
-        })
-        .await
-        .map_err(failed)?
-        .map_err(failed)?
-        .ok_or_else(|| failed("artifact not stored"))?;
+        let meta =
+            tokio::task::spawn_blocking(move || core.shared.service.store().artifacts().meta(&id))
+                .await
+                .map_err(failed)?
+                .map_err(failed)?
+                .ok_or_else(|| failed("artifact not stored"))?;
         let mut r = results.get();
         r.set_size(meta.size);
         r.set_media_type(meta.media_type.as_str());
@@ -800,11 +835,12 @@ impl store_capnp::provenance_log::Server for ProvenanceLogImpl {
         let id = params.get()?.get_id()?.to_string()?;
         self.require_owned(&id)?;
         let core = self.core.clone();
-        let record = tokio::task::spawn_blocking(move || core.shared.service.store().log().get(&id))
-            .await
-            .map_err(failed)?
-            .map_err(failed)?
-            .ok_or_else(|| failed("record not stored"))?;
+        let record =
+            tokio::task::spawn_blocking(move || core.shared.service.store().log().get(&id))
+                .await
+                .map_err(failed)?
+                .map_err(failed)?
+                .ok_or_else(|| failed("record not stored"))?;
         set_record(results.get().init_record(), &record);
         Ok(())
     }
@@ -881,12 +917,11 @@ impl store_capnp::provenance_log::Server for ProvenanceLogImpl {
         let id = params.get()?.get_id()?.to_string()?;
         self.require_owned(&id)?;
         let core = self.core.clone();
-        let prov = tokio::task::spawn_blocking(move || {
-            core.shared.service.store().log().export_prov(&id)
-        })
-        .await
-        .map_err(failed)?
-        .map_err(failed)?;
+        let prov =
+            tokio::task::spawn_blocking(move || core.shared.service.store().log().export_prov(&id))
+                .await
+                .map_err(failed)?
+                .map_err(failed)?;
         results.get().set_prov_json(prov.to_string().as_str());
         Ok(())
     }
@@ -930,4 +965,3 @@ impl session_capnp::gateway::Server for GatewayImpl {
         Ok(())
     }
 }
-
