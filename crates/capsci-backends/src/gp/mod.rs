@@ -530,7 +530,7 @@ mod tests {
     #[test]
     fn stdin_is_code_then_trailer_with_the_nonce() {
         let r = GpInput::with_nonce("1+1", "abc123");
-        let s = String::from_utf8(r.stdin).unwrap();
+        let s = String::from_utf8(r.stdin).expect("test value");
         assert!(s.starts_with("1+1\n\ncapsci_h=1;"));
         assert!(s.contains("\"abc123\""));
         assert!(!s.contains("#NONCE#"));
@@ -593,7 +593,7 @@ mod tests {
             &outcome(ExitReason::Exited(0), &marker("n", "none", "null"), err),
         );
         assert_eq!(status, EvalStatus::Error);
-        let message = result.message.unwrap();
+        let message = result.message.expect("test value");
         assert!(
             message.contains("*** _/_: impossible inverse in gdiv: 0."),
             "{message}"
@@ -619,7 +619,7 @@ mod tests {
         assert_eq!(status, EvalStatus::InvalidInput);
         assert!(result
             .message
-            .unwrap()
+            .expect("test value")
             .contains("syntax error, unexpected ')'"));
         assert_eq!(
             result.location,
@@ -652,7 +652,7 @@ mod tests {
         let err = "  ***   at top-level: 1/0\n  ***                  ^--\n  *** _/_: impossible inverse in gdiv: 0.\n  ***   syntax error, unexpected end of file: foo(\n  ***     ^-\n";
         let (status, result) = parse_outcome(&r, &outcome(ExitReason::Exited(0), "", err));
         assert_eq!(status, EvalStatus::Error);
-        assert!(!result.message.unwrap().contains("syntax"));
+        assert!(!result.message.expect("test value").contains("syntax"));
     }
 
     #[test]

@@ -782,9 +782,9 @@ mod tests {
         let mut r = WorkerRequest::new("integrate", "x");
         r.from = Some("-oo".into());
         r.to = Some("0".into());
-        let line = String::from_utf8(r.json_line()).unwrap();
+        let line = String::from_utf8(r.json_line()).expect("test value");
         assert!(line.ends_with('\n') && line.matches('\n').count() == 1);
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line).expect("test value");
         assert_eq!(v["from"], "-oo");
         assert_eq!(v["op"], "integrate");
         assert!(v.get("var").is_none());
@@ -805,7 +805,10 @@ mod tests {
         let a = parse_outcome(&outcome(ExitReason::Exited(0), line, ""));
         assert_eq!(a.status, EvalStatus::Ok);
         assert_eq!(a.result.srepr.as_deref(), Some("Symbol('x')"));
-        assert_eq!(a.result.solutions.unwrap()[0]["x"].srepr, "Integer(1)");
+        assert_eq!(
+            a.result.solutions.expect("test value")[0]["x"].srepr,
+            "Integer(1)"
+        );
         assert_eq!(a.sympy_version.as_deref(), Some("1.13.3"));
         let line = r#"{"status": "invalid_input", "message": "expr: invalid syntax", "location": {"line": 1, "column": 3}}"#;
         let a = parse_outcome(&outcome(ExitReason::Exited(0), line, ""));
@@ -827,7 +830,11 @@ mod tests {
             "Traceback\nImportError: x",
         ));
         assert_eq!(a.status, EvalStatus::BackendError);
-        assert!(a.result.message.unwrap().contains("ImportError"));
+        assert!(a
+            .result
+            .message
+            .expect("test value")
+            .contains("ImportError"));
         assert_eq!(
             parse_outcome(&outcome(ExitReason::Timeout, "", "")).status,
             EvalStatus::Timeout
