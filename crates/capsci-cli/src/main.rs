@@ -1,6 +1,8 @@
 //! `capsci`: the command line. This file only parses and dispatches; each verb lives in
 //! `commands/`.
 
+#[macro_use]
+mod output;
 mod cli;
 mod commands;
 mod project;

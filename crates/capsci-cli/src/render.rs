@@ -6,10 +6,10 @@ use capsci_core::{CallOutcome, Envelope};
 /// Prints `envelope` for a person, or as JSON with `--json`.
 pub fn envelope(cli: &Cli, envelope: &Envelope) -> anyhow::Result<()> {
     if cli.json {
-        println!("{}", serde_json::to_string_pretty(envelope)?);
+        out!("{}", serde_json::to_string_pretty(envelope)?);
         return Ok(());
     }
-    println!(
+    out!(
         "{}.{}  {}  ({}, evidence: {})",
         envelope.call.interface(),
         envelope.call.method(),
@@ -21,9 +21,9 @@ pub fn envelope(cli: &Cli, envelope: &Envelope) -> anyhow::Result<()> {
         }
     );
     for line in summary(&envelope.call) {
-        println!("  {line}");
+        out!("  {line}");
     }
-    println!(
+    out!(
         "  job {}  exit {}  wall {} ms  cpu {} ms  rss {} KiB",
         envelope.job,
         envelope.exit,
@@ -32,7 +32,7 @@ pub fn envelope(cli: &Cli, envelope: &Envelope) -> anyhow::Result<()> {
         envelope.usage.max_rss_kb
     );
     if let Some(p) = &envelope.provenance {
-        println!("  record {}  {}", p.record, p.hash);
+        out!("  record {}  {}", p.record, p.hash);
     }
     Ok(())
 }

@@ -17,7 +17,7 @@ pub fn run(cli: &Cli, action: &ArtifactAction) -> anyhow::Result<ExitCode> {
                 .artifacts()
                 .meta(&id)?
                 .with_context(|| format!("no artifact {id}"))?;
-            println!(
+            out!(
                 "{}",
                 serde_json::to_string_pretty(&serde_json::json!({
                     "id": meta.id.as_str(), "size": meta.size, "media_type": meta.media_type, "created_at": meta.created_at,

@@ -227,7 +227,7 @@ pub fn run(cli: &Cli, request: CallRequest) -> anyhow::Result<ExitCode> {
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        println!("{job}");
+        out!("{job}");
         return Ok(ExitCode::SUCCESS);
     }
     let cancel = CancelToken::new();

@@ -44,12 +44,16 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         })
         .collect();
     if cli.json {
-        println!("{}", serde_json::to_string_pretty(&entries)?);
+        out!("{}", serde_json::to_string_pretty(&entries)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    out!(
         "{:<7} {:<19} {:<10} {:<34} {:<14} LICENSE",
-        "BACKEND", "INTERFACE", "AVAILABLE", "VERSION", "CLOSURE"
+        "BACKEND",
+        "INTERFACE",
+        "AVAILABLE",
+        "VERSION",
+        "CLOSURE"
     );
     for e in &entries {
         let closure = e
@@ -57,7 +61,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             .as_deref()
             .map(|c| c.chars().take(14).collect::<String>())
             .unwrap_or_else(|| "-".into());
-        println!(
+        out!(
             "{:<7} {:<19} {:<10} {:<34} {:<14} {}",
             e.name,
             e.interface,
@@ -67,7 +71,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             e.license
         );
         if let Some(why) = &e.unavailable_because {
-            println!("        unavailable: {why}");
+            out!("        unavailable: {why}");
         }
     }
     Ok(ExitCode::SUCCESS)

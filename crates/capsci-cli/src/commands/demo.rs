@@ -147,20 +147,24 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     let expected = ["ok", "ok", "sat", "optimal", "optimal", "accepted"];
     let mut envelopes = Vec::new();
     let mut failures = 0;
-    println!(
+    out!(
         "capsci demo — every backend through the service (store: {})\n",
         service.store().dir().display()
     );
-    println!(
+    out!(
         "{:<36} {:<7} {:<9} {:<9} {:>7}  ANSWER",
-        "STEP", "BACKEND", "STATUS", "EVIDENCE", "WALL"
+        "STEP",
+        "BACKEND",
+        "STATUS",
+        "EVIDENCE",
+        "WALL"
     );
     for ((title, request), want) in steps().into_iter().zip(expected) {
         let envelope = session.call(request, &CancelToken::new())?;
         if envelope.status_word() != want {
             failures += 1;
         }
-        println!(
+        out!(
             "{:<36} {:<7} {:<9} {:<9} {:>5}ms  {}",
             title,
             envelope.backend.name,
@@ -176,22 +180,22 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         envelopes.push(envelope);
     }
     let report = service.store().log().verify(&VerifyOptions::default())?;
-    println!();
+    out!();
     match report.first_problem() {
-        None => println!(
+        None => out!(
             "log verify: intact — {} records chained, {} artifacts ({} bytes) re-hashed",
-            report.records, report.artifacts_checked, report.artifact_bytes
+            report.records,
+            report.artifacts_checked,
+            report.artifact_bytes
         ),
         Some(problem) => {
             failures += 1;
-            println!("log verify: DAMAGED — {problem}");
+            out!("log verify: DAMAGED — {problem}");
         }
     }
-    println!(
-        "each row is a job with a provenance record: `capsci log show`, `capsci job show ID`."
-    );
+    out!("each row is a job with a provenance record: `capsci log show`, `capsci job show ID`.");
     if cli.json {
-        println!("{}", serde_json::to_string_pretty(&envelopes)?);
+        out!("{}", serde_json::to_string_pretty(&envelopes)?);
     }
     Ok(if failures == 0 {
         ExitCode::SUCCESS

@@ -48,7 +48,7 @@ pub fn run(cli: &Cli, action: &JobAction) -> anyhow::Result<ExitCode> {
         JobAction::List => {
             let list = jobs.list(1000)?;
             if cli.json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
+                out!("{}", serde_json::to_string_pretty(&list)?);
             } else {
                 for j in list {
                     let status = j
@@ -56,21 +56,26 @@ pub fn run(cli: &Cli, action: &JobAction) -> anyhow::Result<ExitCode> {
                         .as_ref()
                         .and_then(|e| e["status"].as_str().map(str::to_string))
                         .unwrap_or_default();
-                    println!(
+                    out!(
                         "{}  {:<11} {}.{} {}  {}",
-                        j.id, j.state, j.interface, j.method, status, j.created_at
+                        j.id,
+                        j.state,
+                        j.interface,
+                        j.method,
+                        status,
+                        j.created_at
                     );
                 }
             }
         }
         JobAction::Show { id } => {
             let job = jobs.get(id)?.with_context(|| format!("no job {id}"))?;
-            println!("{}", serde_json::to_string_pretty(&job)?);
+            out!("{}", serde_json::to_string_pretty(&job)?);
         }
         JobAction::Wait { id } => {
             let job = jobs.wait(id, Duration::from_secs(24 * 3600))?;
             match job.envelope {
-                Some(envelope) => println!("{}", serde_json::to_string_pretty(&envelope)?),
+                Some(envelope) => out!("{}", serde_json::to_string_pretty(&envelope)?),
                 None => bail!(
                     "job {id} ended {} without an envelope: {}",
                     job.state,
@@ -80,7 +85,7 @@ pub fn run(cli: &Cli, action: &JobAction) -> anyhow::Result<ExitCode> {
         }
         JobAction::Cancel { id } => {
             let state = jobs.request_cancel(id)?;
-            println!("{id} {state}");
+            out!("{id} {state}");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -13,13 +13,19 @@ pub fn run(cli: &Cli, action: &LogAction) -> anyhow::Result<ExitCode> {
         LogAction::Show => {
             let records = store.log().list(0, usize::MAX)?;
             if cli.json {
-                println!("{}", serde_json::to_string_pretty(&records)?);
+                out!("{}", serde_json::to_string_pretty(&records)?);
             } else {
                 for r in records {
                     let d = &r.body.draft;
-                    println!(
+                    out!(
                         "{:>5} {} {}.{} {} {} {}",
-                        r.seq, r.id, d.interface, d.method, d.status, d.principal, d.finished_at
+                        r.seq,
+                        r.id,
+                        d.interface,
+                        d.method,
+                        d.status,
+                        d.principal,
+                        d.finished_at
                     );
                 }
             }
@@ -28,12 +34,12 @@ pub fn run(cli: &Cli, action: &LogAction) -> anyhow::Result<ExitCode> {
         LogAction::Verify => {
             let report = store.log().verify(&VerifyOptions::default())?;
             if cli.json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                out!("{}", serde_json::to_string_pretty(&report)?);
             }
             match report.first_problem() {
                 None => {
                     if !cli.json {
-                        println!(
+                        out!(
                             "log intact: {} records, {} artifacts ({} bytes) re-hashed, {} checkpoints",
                             report.records, report.artifacts_checked, report.artifact_bytes, report.checkpoints_checked
                         );
