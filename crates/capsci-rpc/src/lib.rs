@@ -39,7 +39,8 @@ pub mod server;
 
 pub use client::{call_blocking, try_local_service, ClientError, LocalService, Reply};
 pub use net::{
-    serve_until_signal, spawn, Addr, NetError, RunningServer, ServeConfig, LOCAL_SOCKET,
+    run_until_signal, serve_until_signal, spawn, Addr, NetError, RunningServer, ServeConfig,
+    LOCAL_SOCKET,
 };
 
 #[cfg(test)]

@@ -377,3 +377,30 @@ fn serve_on_this_thread(
     runtime.shutdown_timeout(Duration::from_secs(30));
     result
 }
+
+/// Runs `future` on a current-thread tokio runtime until it ends or SIGINT/SIGTERM arrives
+/// (`None`); then waits up to 30 s for blocking work to finish. For front ends that serve
+/// alongside the Cap'n Proto server (`capsci serve --http`) without a runtime of their own.
+pub fn run_until_signal<F: std::future::Future>(future: F) -> Result<Option<F::Output>, NetError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+        .map_err(NetError::Runtime)?;
+    let result = runtime.block_on(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return Some(future.await);
+        };
+        tokio::select! {
+            out = future => Some(out),
+            _ = int.recv() => None,
+            _ = term.recv() => None,
+        }
+    });
+    runtime.shutdown_timeout(Duration::from_secs(30));
+    Ok(result)
+}

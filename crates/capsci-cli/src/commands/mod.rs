@@ -3,9 +3,11 @@
 pub mod artifact;
 pub mod call;
 pub mod catalog;
+pub mod connect;
 pub mod demo;
 pub mod job;
 pub mod log;
+pub mod serve;
 
 use crate::cli::Command;
 use std::process::ExitCode;
