@@ -862,7 +862,8 @@ fn walk(
             source,
         })?;
         let path = entry.path();
-        let meta = fs::symlink_metadata(&path).map_err(|source| ClosureError::Io {
+        // DirEntry::metadata does not follow symlinks and stats relative to the open directory.
+        let meta = entry.metadata().map_err(|source| ClosureError::Io {
             step: "stat",
             path: path.clone(),
             source,
