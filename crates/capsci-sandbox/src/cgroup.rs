@@ -190,17 +190,30 @@ impl JobCgroup {
         }
     }
 
-    /// Kills what is left and removes the groups.
+    /// Kills what is left and removes the groups, waiting (bounded) until they empty.
     pub(crate) fn destroy(self) {
-        self.kill_all(Duration::from_secs(5));
+        let until = Instant::now() + Duration::from_secs(10);
+        while !self.try_remove() && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// One attempt: SIGKILLs what is left and removes the groups that are empty; true once
+    /// every group is gone. A group empties only when its last task is reaped, which for an
+    /// orphaned namespace init can take the host's init a while.
+    pub(crate) fn try_remove(&self) -> bool {
+        for pid in self.pids() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        let mut all_gone = true;
         for dir in &self.dirs {
-            // A group empties asynchronously after its last task is reaped; retry briefly.
-            for _ in 0..200 {
-                if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(5));
+            if dir.exists() && std::fs::remove_dir(dir).is_err() && dir.exists() {
+                all_gone = false;
             }
         }
+        all_gone
     }
 }

@@ -502,19 +502,37 @@ struct Cleanup {
     slot: Option<SlotGuard>,
 }
 
+/// How long the janitor keeps retrying a job's cgroups before it gives them up (the next
+/// capsci start sweeps them).
+const CLEANUP_PATIENCE: Duration = Duration::from_secs(60);
+
 impl Cleanup {
-    fn run(self) {
-        if let Some(cg) = self.cgroup {
-            cg.destroy();
-        }
+    /// One attempt; true when done. The work directory goes at once; the uid slot is released
+    /// only when the cgroups are gone (no process of the uid is left, not even a zombie).
+    fn attempt(&mut self, since: Instant) -> bool {
         if !self.dir.as_os_str().is_empty() {
             let _ = std::fs::remove_dir_all(&self.dir);
+            self.dir = PathBuf::new();
         }
-        drop(self.slot);
+        let gone = self.cgroup.as_ref().is_none_or(|cg| cg.try_remove());
+        if gone || since.elapsed() > CLEANUP_PATIENCE {
+            self.cgroup = None;
+            self.slot = None;
+            return true;
+        }
+        false
+    }
+
+    fn run_blocking(mut self) {
+        let since = Instant::now();
+        while !self.attempt(since) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 }
 
-/// Cleans up on a process-wide background thread (inline if it cannot be started).
+/// Cleans up on a process-wide background thread that retries pending jobs without blocking
+/// on any one of them (inline if the thread cannot be started).
 fn janitor(job: Cleanup) {
     static QUEUE: std::sync::OnceLock<Option<Mutex<Sender<Cleanup>>>> = std::sync::OnceLock::new();
     let queue = QUEUE.get_or_init(|| {
@@ -522,8 +540,19 @@ fn janitor(job: Cleanup) {
         std::thread::Builder::new()
             .name("capsci-sandbox-janitor".into())
             .spawn(move || {
-                while let Ok(job) = rx.recv() {
-                    job.run();
+                let mut pending: Vec<(Cleanup, Instant)> = Vec::new();
+                loop {
+                    let next = if pending.is_empty() {
+                        rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+                    } else {
+                        rx.recv_timeout(Duration::from_millis(20))
+                    };
+                    match next {
+                        Ok(job) => pending.push((job, Instant::now())),
+                        Err(RecvTimeoutError::Timeout) => {}
+                        Err(RecvTimeoutError::Disconnected) => return,
+                    }
+                    pending.retain_mut(|(job, since)| !job.attempt(*since));
                 }
             })
             .ok()
@@ -533,10 +562,10 @@ fn janitor(job: Cleanup) {
         Some(tx) => {
             let sent = tx.lock().unwrap_or_else(|p| p.into_inner()).send(job);
             if let Err(std::sync::mpsc::SendError(job)) = sent {
-                job.run();
+                job.run_blocking();
             }
         }
-        None => job.run(),
+        None => job.run_blocking(),
     }
 }
 
