@@ -309,6 +309,7 @@ fn is_textual(media_type: &str) -> bool {
         || base.ends_with("+json")
         || base.ends_with("+xml")
         || base == "application/x-ndjson"
+        || base == "application/smt-lib"
 }
 
 /// Reads an artifact's bytes as an MCP resource (text or base64 blob by media type).
@@ -481,6 +482,8 @@ mod tests {
         assert!(is_textual("text/plain; charset=utf-8"));
         assert!(is_textual("application/json"));
         assert!(is_textual("application/schema+json"));
+        assert!(is_textual("application/smt-lib"));
+        assert!(!is_textual("application/x-coq-vo"));
         assert!(!is_textual("application/octet-stream"));
     }
 }
