@@ -12,6 +12,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Name, program, arguments, stdin, expected stdout.
+type Case = (
+    &'static str,
+    &'static str,
+    Vec<String>,
+    &'static [u8],
+    &'static str,
+);
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[idx.min(sorted.len() - 1)]
@@ -71,7 +80,7 @@ fn main() {
         network: false,
         syscall_filter: SyscallFilter::SolverDefault,
     };
-    let cases: [(&str, &str, Vec<String>, &[u8], &str); 2] = [
+    let cases: [Case; 2] = [
         (
             "gp print(1)",
             "/usr/bin/gp",
@@ -114,6 +123,18 @@ fn main() {
                 .run(&policy, c, &CancelToken::new())
                 .expect("cold outcome");
             cold_ms.push(begin.elapsed().as_secs_f64() * 1e3);
+            assert_eq!(out.exit, ExitReason::Exited(0));
+            assert_eq!(String::from_utf8_lossy(&out.stdout), expect);
+        }
+        let mut nocg_ms = Vec::with_capacity(n);
+        for _ in 0..n {
+            let mut c = command.clone();
+            c.stdin = stdin.to_vec();
+            let begin = Instant::now();
+            let out = no_cgroup
+                .run(&policy, c, &CancelToken::new())
+                .expect("cold outcome");
+            nocg_ms.push(begin.elapsed().as_secs_f64() * 1e3);
             assert_eq!(out.exit, ExitReason::Exited(0));
             assert_eq!(String::from_utf8_lossy(&out.stdout), expect);
         }

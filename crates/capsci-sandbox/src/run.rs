@@ -216,10 +216,7 @@ impl Started {
 
     /// Whether the process already ended (a spare that died while waiting is not served).
     pub(crate) fn is_alive(&mut self) -> bool {
-        match self.child.as_mut().map(|c| c.try_wait()) {
-            Some(Ok(None)) => true,
-            _ => false,
-        }
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
     }
 
     /// Descendants of the helper (bwrap, its init, the tool and anything it started).
