@@ -1,10 +1,14 @@
 //! `ProofChecker` with Lean 4 — selected only when a `lean` toolchain is found on `PATH`.
 //!
 //! No Lean toolchain can be installed from this machine's registries, so this backend has never
-//! run against a real `lean`: what is here is the part that does not need one (finding the
-//! toolchain, the command, the parsing of `lean --json` messages, `sorry` as incomplete and
-//! `#print axioms` output). Its check returns `backend_error` naming the missing toolchain when
-//! none is found.
+//! run against a real `lean`. Unit-tested here: the toolchain search, the input policy (commands
+//! that run code at elaboration time), the theorem scan, the generated `#print axioms` file and
+//! driver script, the parsing of `lean --json` messages and the status decision (`sorry` →
+//! `incomplete`). **Unverified**: the sandboxed run itself (`lake build`, `lean --json`), the
+//! exact message formats of a real toolchain, and the closure roots. Without a toolchain its
+//! check answers `backend_error` naming the missing toolchain.
+
+pub mod source;
 
 use crate::rocq::{CheckOptions, CheckReport, ProjectInput, ProofBackend};
 use capsci_core::{Evidence, Limits, ProofError, ProofResult, ProofStatus};
@@ -159,27 +163,16 @@ impl ProofBackend for Lean {
     }
     fn check(
         &self,
-        _project: &ProjectInput,
-        _options: &CheckOptions,
-        _sandbox: &dyn Sandbox,
-        _binds: &[PathBuf],
-        _cancel: &CancelToken,
+        project: &ProjectInput,
+        options: &CheckOptions,
+        sandbox: &dyn Sandbox,
+        binds: &[PathBuf],
+        cancel: &CancelToken,
     ) -> CheckReport {
-        // Unverified without a toolchain: the run itself (`lake build`, then `lean --json` on a
-        // generated file with one `#print axioms` per theorem) is not implemented here, so the
-        // answer is an honest backend_error rather than an untested pipeline.
-        let mut result = Self::missing();
-        if self.lean.is_some() {
-            result.message = Some("the lean backend's sandboxed run is not implemented yet".into());
-        }
-        CheckReport {
-            status: ProofStatus::BackendError,
-            result,
-            evidence: Evidence::Advisory,
-            outcome: None,
-            vo_files: Vec::new(),
-            log: Vec::new(),
-        }
+        let Some(lean) = &self.lean else {
+            return report(ProofStatus::BackendError, Self::missing(), None);
+        };
+        run_check(lean, project, options, sandbox, binds, cancel)
     }
     fn goals(
         &self,
@@ -191,6 +184,189 @@ impl ProofBackend for Lean {
         _cancel: &CancelToken,
     ) -> (ProofStatus, ProofResult, Option<Outcome>) {
         (ProofStatus::BackendError, Self::missing(), None)
+    }
+}
+
+fn report(status: ProofStatus, result: ProofResult, outcome: Option<Outcome>) -> CheckReport {
+    CheckReport {
+        status,
+        result,
+        evidence: Evidence::Advisory,
+        outcome,
+        vo_files: Vec::new(),
+        log: Vec::new(),
+    }
+}
+
+fn message(status: ProofStatus, text: String) -> CheckReport {
+    report(
+        status,
+        ProofResult {
+            message: Some(text),
+            ..ProofResult::default()
+        },
+        None,
+    )
+}
+
+/// The sandboxed run (UNVERIFIED: no Lean toolchain on this host). A lake project (`lakefile.lean`
+/// or `lakefile.toml`) is built with `lake build`, a single `.lean` file with `lean -o`; then a
+/// generated file with one `#print axioms` per theorem runs under `lean --json`.
+fn run_check(
+    lean: &Path,
+    project: &ProjectInput,
+    options: &CheckOptions,
+    sandbox: &dyn Sandbox,
+    binds: &[PathBuf],
+    cancel: &CancelToken,
+) -> CheckReport {
+    let mut files = Vec::new();
+    let mut modules = Vec::new();
+    let mut theorems = Vec::new();
+    let mut lake = false;
+    for (path, bytes) in &project.files {
+        let Some(p) = path.to_str().filter(|p| {
+            !p.starts_with('/')
+                && !p.split('/').any(|c| c == ".." || c.starts_with('.'))
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_./-".contains(c))
+        }) else {
+            return message(
+                ProofStatus::InvalidInput,
+                format!("file name {path:?} is not allowed"),
+            );
+        };
+        if p == "lakefile.lean" || p == "lakefile.toml" {
+            lake = true;
+        }
+        if let Some(stem) = p.strip_suffix(".lean") {
+            let Ok(text) = std::str::from_utf8(bytes) else {
+                return message(ProofStatus::InvalidInput, format!("{p} is not UTF-8 text"));
+            };
+            if let Some(r) = source::refusal(text) {
+                return report(
+                    ProofStatus::Refused,
+                    ProofResult {
+                        message: Some(format!(
+                            "{p}: {} refused by policy (runs code while elaborating)",
+                            r.word
+                        )),
+                        errors: vec![ProofError {
+                            file: p.into(),
+                            line: r.line,
+                            column: 1,
+                            message: format!("{} refused", r.word),
+                        }],
+                        ..ProofResult::default()
+                    },
+                    None,
+                );
+            }
+            if p != "lakefile.lean" {
+                let module = stem.replace('/', ".");
+                theorems.extend(source::theorems(text).into_iter().map(|t| t.to_string()));
+                modules.push(module);
+            }
+        }
+        files.push((PathBuf::from(format!("p/{p}")), bytes.clone()));
+    }
+    if modules.is_empty() {
+        return message(
+            ProofStatus::InvalidInput,
+            "no .lean file in the project".into(),
+        );
+    }
+    if !lake && modules.len() > 1 {
+        return message(
+            ProofStatus::InvalidInput,
+            "a multi-file Lean project needs a lakefile".into(),
+        );
+    }
+    let bin = lean.parent().map(Path::to_path_buf).unwrap_or_default();
+    let lean_s = lean.to_string_lossy().into_owned();
+    let lake_s = bin.join("lake").to_string_lossy().into_owned();
+    let q = crate::rocq::script::quote;
+    let mut script = String::from("cd /work/p || exit 90\n");
+    if lake {
+        script.push_str(&format!(
+            "{} build >/work/o/build.out 2>&1; echo \"build $?\" >>/work/o/status\n",
+            q(&lake_s)
+        ));
+        script.push_str(&format!(
+            "{} env {} --json ../g/Axioms.lean >/work/o/axioms.out 2>&1; echo \"axioms $?\" >>/work/o/status\n",
+            q(&lake_s),
+            q(&lean_s)
+        ));
+    } else {
+        let m = &modules[0];
+        script.push_str(&format!(
+            "{} --json -o {}.olean {}.lean >/work/o/build.out 2>&1; echo \"build $?\" >>/work/o/status\n",
+            q(&lean_s), q(m), q(m)
+        ));
+        script.push_str(&format!(
+            "LEAN_PATH=/work/p {} --json ../g/Axioms.lean >/work/o/axioms.out 2>&1; echo \"axioms $?\" >>/work/o/status\n",
+            q(&lean_s)
+        ));
+    }
+    files.push((
+        PathBuf::from("g/Axioms.lean"),
+        source::axioms_file(&modules, &theorems).into_bytes(),
+    ));
+    files.push((PathBuf::from("g/run.sh"), script.into_bytes()));
+    files.push((PathBuf::from("o/status"), Vec::new()));
+    let command = capsci_sandbox::Command {
+        program: PathBuf::from(crate::rocq::script::SH),
+        args: vec!["g/run.sh".into()],
+        stdin: Vec::new(),
+        files,
+        collect: ["o/status", "o/build.out", "o/axioms.out"]
+            .iter()
+            .map(PathBuf::from)
+            .collect(),
+    };
+    let mut policy = crate::rocq::sandbox_policy(binds, &options.limits);
+    policy.backend = "lean".into();
+    let outcome = match sandbox.run(&policy, command, cancel) {
+        Ok(o) => o,
+        Err(e) => return message(ProofStatus::BackendError, format!("sandbox: {e}")),
+    };
+    if outcome.exit.is_time_limit() {
+        return report(ProofStatus::Timeout, ProofResult::default(), Some(outcome));
+    }
+    if outcome.exit.is_limit() {
+        return report(
+            ProofStatus::ResourceExceeded,
+            ProofResult::default(),
+            Some(outcome),
+        );
+    }
+    let get = |name: &str| {
+        outcome
+            .collected
+            .iter()
+            .find(|(p, _)| p == Path::new(name))
+            .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default()
+    };
+    let build = parse_json_messages(&get("o/build.out"));
+    let printed = parse_json_messages(&get("o/axioms.out"));
+    let mut axioms: Vec<String> = printed
+        .iter()
+        .filter_map(|m| parse_print_axioms(&m.data))
+        .flatten()
+        .collect();
+    axioms.sort();
+    axioms.dedup();
+    let (status, result) = status_of(&build, &axioms, &options.allow_axioms);
+    let log = format!("{}\n{}", get("o/build.out"), get("o/axioms.out")).into_bytes();
+    CheckReport {
+        status,
+        result,
+        // No independent re-check (lean4checker) is wired: never `checked` from this backend yet.
+        evidence: Evidence::Advisory,
+        outcome: Some(outcome),
+        vo_files: Vec::new(),
+        log,
     }
 }
 

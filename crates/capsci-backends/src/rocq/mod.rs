@@ -60,6 +60,47 @@ pub fn available() -> bool {
         .all(|p| Path::new(p).exists())
 }
 
+/// The installed `coq` package's version from dpkg's status file (`8.16.1+dfsg-1+b2`), read
+/// without running coqc; `None` when it cannot be found.
+pub fn version() -> Option<String> {
+    let status = std::fs::read_to_string("/var/lib/dpkg/status").ok()?;
+    status.split("\n\n").find_map(|stanza| {
+        let mut lines = stanza.lines();
+        if lines.next()? != "Package: coq" {
+            return None;
+        }
+        stanza
+            .lines()
+            .find_map(|l| l.strip_prefix("Version: ").map(str::to_string))
+    })
+}
+
+/// Why a proof backend could not be selected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SelectError {
+    /// The name is neither `rocq` nor `lean`.
+    #[error("unknown proof backend {0:?} (rocq or lean)")]
+    Unknown(String),
+    /// The backend's toolchain is not installed on this host.
+    #[error("the {0} toolchain is not installed on this host")]
+    Unavailable(&'static str),
+}
+
+/// The backend for `--backend NAME` (`rocq` when `None`): Lean only when a `lean` toolchain is
+/// found on `PATH`, Rocq only when Debian's Coq is installed.
+pub fn select_backend(name: Option<&str>) -> Result<Box<dyn ProofBackend>, SelectError> {
+    let backend: Box<dyn ProofBackend> = match name.unwrap_or("rocq") {
+        "rocq" | "coq" => Box::new(Rocq),
+        "lean" => Box::new(crate::lean::Lean::detect()),
+        other => return Err(SelectError::Unknown(other.to_string())),
+    };
+    if !backend.available() {
+        return Err(SelectError::Unavailable(backend.name()));
+    }
+    Ok(backend)
+}
+
 /// The sandbox policy for Rocq: read-only binds of exactly `binds`, `LC_ALL=C`, no network.
 pub fn sandbox_policy(binds: &[PathBuf], limits: &Limits) -> SandboxPolicy {
     let mut env = BTreeMap::new();
@@ -1073,6 +1114,23 @@ mod tests {
         // coqchk never ran (driver killed between steps): not checked either.
         let none = decide(&[("o/status", "c0 0\npa 0\n"), ("o/pa.out", PA)]);
         assert_eq!(none.status, ProofStatus::BackendError);
+    }
+
+    #[test]
+    fn selection_and_version() {
+        assert_eq!(select_backend(None).unwrap().name(), "rocq");
+        assert!(matches!(
+            select_backend(Some("isabelle")),
+            Err(SelectError::Unknown(_))
+        ));
+        // No Lean toolchain on this host: selecting it says so.
+        if crate::lean::find_toolchain().is_none() {
+            assert!(matches!(
+                select_backend(Some("lean")),
+                Err(SelectError::Unavailable("lean"))
+            ));
+        }
+        assert!(version().unwrap().starts_with("8.16"));
     }
 
     #[test]
