@@ -72,9 +72,9 @@ pub async fn connect(
     addr: &Addr,
     token: Option<&str>,
 ) -> Result<session_capnp::scientific_session::Client, ClientError> {
-    let connect_err = |source| NetError::Connect {
+    let connect_err = |error| NetError::Connect {
         addr: addr.to_string(),
-        source,
+        error,
     };
     let mut rpc = match addr {
         Addr::Unix(path) => {

@@ -26,12 +26,12 @@ pub enum NetError {
     #[error("address `{0}` is not on loopback: capsci serves TCP on 127.0.0.1 / ::1 only")]
     NotLoopback(String),
     /// Binding a listener failed.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {error}")]
     Bind {
         /// The address.
         addr: String,
         /// The cause.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// Another server already answers on this socket.
     #[error("{0} is in use by a running capsci serve")]
@@ -43,12 +43,12 @@ pub enum NetError {
     #[error(transparent)]
     Tokens(#[from] capsci_service::tokens::TokenError),
     /// Connecting to a server failed.
-    #[error("cannot connect to {addr}: {source}")]
+    #[error("cannot connect to {addr}: {error}")]
     Connect {
         /// The address.
         addr: String,
         /// The cause.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The server thread panicked or vanished.
     #[error("server thread ended abnormally")]
@@ -122,9 +122,9 @@ enum Listener {
 fn bind_unix(path: &Path) -> Result<tokio::net::UnixListener, NetError> {
     use std::os::unix::fs::PermissionsExt;
     let shown = format!("unix:{}", path.display());
-    let bind_err = |source| NetError::Bind {
+    let bind_err = |error| NetError::Bind {
         addr: shown.clone(),
-        source,
+        error,
     };
     if path.exists() {
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
@@ -336,15 +336,16 @@ fn serve_on_this_thread(
                     listeners.push(Listener::Unix(l));
                 }
                 Addr::Tcp(a) => {
-                    let l = tokio::net::TcpListener::bind(a).await.map_err(|source| {
-                        NetError::Bind {
-                            addr: a.to_string(),
-                            source,
-                        }
-                    })?;
-                    let actual = l.local_addr().map_err(|source| NetError::Bind {
+                    let l =
+                        tokio::net::TcpListener::bind(a)
+                            .await
+                            .map_err(|error| NetError::Bind {
+                                addr: a.to_string(),
+                                error,
+                            })?;
+                    let actual = l.local_addr().map_err(|error| NetError::Bind {
                         addr: a.to_string(),
-                        source,
+                        error,
                     })?;
                     bound.push(Addr::Tcp(actual));
                     listeners.push(Listener::Tcp(l));
