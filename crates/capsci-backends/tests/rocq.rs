@@ -502,3 +502,98 @@ fn with_the_policy_bypassed_the_sandbox_contains_file_access() {
         );
     }
 }
+
+fn fixture(name: &str) -> ProjectInput {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/rocq")
+        .join(name);
+    rocq::read_project(&dir, rocq::ReadLimits::default()).unwrap()
+}
+
+#[test]
+fn coqproject_fixture_read_from_disk_is_accepted() {
+    let r = check_with(
+        fixture("coqproject"),
+        CheckOptions {
+            limits: limits(),
+            ..CheckOptions::default()
+        },
+    );
+    assert_eq!(
+        r.status,
+        ProofStatus::Accepted,
+        "{:?}\n{}",
+        r.result,
+        log(&r)
+    );
+    let names: Vec<_> = r.result.theorems.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, vec!["Fix.Base.sum_S", "Fix.sub.Use.gauss"]);
+    assert_eq!(r.vo_files.len(), 2);
+}
+
+#[test]
+fn dune_fixture_is_accepted() {
+    let r = check_with(
+        fixture("dune"),
+        CheckOptions {
+            limits: limits(),
+            ..CheckOptions::default()
+        },
+    );
+    assert_eq!(
+        r.status,
+        ProofStatus::Accepted,
+        "{:?}\n{}",
+        r.result,
+        log(&r)
+    );
+    assert_eq!(r.result.theorems[0].name, "DuneFix.Ids.id_nat_id");
+}
+
+#[test]
+fn runaway_memory_is_resource_exceeded() {
+    let r = check_with(
+        files(&[(
+            "a.v",
+            "Ltac loop := idtac; loop.\nTheorem t : True.\nProof. loop. Qed.\n",
+        )]),
+        CheckOptions {
+            limits: Limits {
+                wall_s: 30.0,
+                cpu_s: 30.0,
+                memory_mb: 300,
+                ..limits()
+            },
+            ..CheckOptions::default()
+        },
+    );
+    assert_eq!(
+        r.status,
+        ProofStatus::ResourceExceeded,
+        "{:?}\n{}",
+        r.result,
+        log(&r)
+    );
+}
+
+#[test]
+fn cancelling_a_check_stops_it() {
+    let _g = serial();
+    let cancel = CancelToken::new();
+    let c2 = cancel.clone();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        c2.cancel();
+    });
+    let input = files(&[(
+        "a.v",
+        "Theorem t : True.\nProof. repeat (assert True by exact I). exact I. Qed.\n",
+    )]);
+    let options = CheckOptions {
+        limits: limits(),
+        ..CheckOptions::default()
+    };
+    let r = rocq::check(&input, &options, sandbox(), &binds(), &cancel);
+    t.join().unwrap();
+    assert_eq!(r.status, ProofStatus::Cancelled, "{:?}", r.result);
+}
