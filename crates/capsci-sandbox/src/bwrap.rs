@@ -430,7 +430,7 @@ impl BwrapSandbox {
             "/",
             "--",
             JAIL_IN_SANDBOX,
-            "inner",
+            if policy.network { "inner-net" } else { "inner" },
             STATUS_IN_SANDBOX,
         ]);
         a.push(command.program.to_string_lossy().into_owned());

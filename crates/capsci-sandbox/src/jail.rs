@@ -57,7 +57,7 @@ pub struct Rlimits {
 pub enum JailError {
     /// The command line was not understood.
     #[error(
-        "usage: capsci-jail outer SPEC_JSON | capsci-jail inner STATUS_FILE PROGRAM [ARGS...]: {0}"
+        "usage: capsci-jail outer SPEC_JSON | capsci-jail inner|inner-net STATUS_FILE PROGRAM [ARGS...]: {0}"
     )]
     Usage(String),
     /// The outer spec was not valid JSON.
@@ -119,10 +119,13 @@ pub fn main_with_args(args: &[String]) -> JailError {
                 .and_then(|spec| outer(&spec)),
             None => Err(JailError::Usage("missing spec".into())),
         },
-        Some("inner") => match (args.get(2), args.get(3)) {
-            (Some(status), Some(program)) => {
-                inner(Path::new(status), Path::new(program), &args[4..])
-            }
+        Some(mode @ ("inner" | "inner-net")) => match (args.get(2), args.get(3)) {
+            (Some(status), Some(program)) => inner(
+                Path::new(status),
+                Path::new(program),
+                &args[4..],
+                mode == "inner-net",
+            ),
             _ => Err(JailError::Usage("missing status file or program".into())),
         },
         _ => Err(JailError::Usage("unknown mode".into())),
@@ -194,11 +197,13 @@ pub fn outer(spec: &OuterSpec) -> Result<std::convert::Infallible, JailError> {
     })
 }
 
-/// The inner mode: no_new_privs, Landlock, seccomp, status line, exec the tool.
+/// The inner mode: no_new_privs, Landlock, seccomp, status line, exec the tool. With
+/// `network`, Landlock leaves TCP alone (the policy shares the host network).
 pub fn inner(
     status: &Path,
     program: &Path,
     args: &[String],
+    network: bool,
 ) -> Result<std::convert::Infallible, JailError> {
     let status_err = |source| JailError::Status {
         path: status.to_path_buf(),
@@ -212,7 +217,7 @@ pub fn inner(
         "prctl(PR_SET_NO_NEW_PRIVS)",
         nix::sys::prctl::set_no_new_privs(),
     )?;
-    let landlock = apply_landlock()?;
+    let landlock = apply_landlock(network)?;
     let denied = apply_seccomp()?;
     let mut report = String::new();
     for (k, v) in &landlock {
@@ -241,7 +246,7 @@ pub fn inner(
 /// Applies Landlock: read and execute anywhere in the (already minimal) mount tree, write only
 /// under `/work` and `/tmp` and to the harmless devices, no TCP at all, no signals or abstract
 /// sockets outside the sandbox. Returns what held, for the record.
-fn apply_landlock() -> Result<BTreeMap<String, String>, JailError> {
+fn apply_landlock(network: bool) -> Result<BTreeMap<String, String>, JailError> {
     use landlock::{
         path_beneath_rules, Access, AccessFs, AccessNet, Ruleset, RulesetAttr, RulesetCreatedAttr,
         RulesetStatus, Scope, ABI,
@@ -255,9 +260,11 @@ fn apply_landlock() -> Result<BTreeMap<String, String>, JailError> {
         .into_iter()
         .filter(|p| Path::new(p).exists())
         .collect();
-    let status = Ruleset::default()
-        .handle_access(AccessFs::from_all(abi))?
-        .handle_access(AccessNet::from_all(abi))?
+    let mut ruleset = Ruleset::default().handle_access(AccessFs::from_all(abi))?;
+    if !network {
+        ruleset = ruleset.handle_access(AccessNet::from_all(abi))?;
+    }
+    let status = ruleset
         .scope(Scope::from_all(abi))?
         .create()?
         .add_rules(path_beneath_rules(["/"], AccessFs::from_read(abi)))?

@@ -9,7 +9,7 @@
 //! - the hot-spare pool (single-use pre-started workers), see `spare`.
 
 use capsci_core::{ExitReason, Limits, MemoryLimitBy, SandboxInfo, Usage};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -51,7 +51,7 @@ pub trait Sandbox: Send + Sync {
 }
 
 /// A read-only bind of a host path (file or directory) into the sandbox.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Bind {
     /// Path on the host.
     pub host: PathBuf,
@@ -71,7 +71,7 @@ impl Bind {
 }
 
 /// Which syscall filter applies inside the sandbox.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SyscallFilter {
     /// Deny what no solver needs: ptrace, mount, bpf, keyctl, perf_event_open, kexec, new user
@@ -80,7 +80,7 @@ pub enum SyscallFilter {
 }
 
 /// Everything that confines one call, as data. Its hash goes into every result.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SandboxPolicy {
     /// Backend the policy is for (informational).
     pub backend: String,
@@ -190,6 +190,15 @@ mod tests {
         let mut d = policy();
         d.env.insert("X".into(), "1".into());
         assert_ne!(a.hash(), d.hash());
+    }
+
+    #[test]
+    fn a_policy_round_trips_through_json_with_the_same_hash() {
+        let a = policy();
+        let text = serde_json::to_string(&a).expect("json");
+        let back: SandboxPolicy = serde_json::from_str(&text).expect("parse");
+        assert_eq!(back, a);
+        assert_eq!(back.hash(), a.hash());
     }
 
     #[test]

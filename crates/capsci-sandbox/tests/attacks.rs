@@ -146,6 +146,29 @@ fn a_local_tcp_port_outside_is_unreachable() {
 }
 
 #[test]
+fn a_policy_with_network_on_reaches_the_host_port() {
+    let _g = serial();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let port = listener.local_addr().expect("addr").port();
+    let code = format!(
+        "import socket\nsocket.create_connection(('127.0.0.1', {port}), 3)\nprint('connected')\n"
+    );
+    let mut pol = policy(limits());
+    pol.network = true;
+    let out = sandbox()
+        .run(&pol, python(&code), &CancelToken::new())
+        .expect("outcome");
+    assert_eq!(
+        out.exit,
+        ExitReason::Exited(0),
+        "stderr: {}",
+        text(&out.stderr)
+    );
+    assert_eq!(text(&out.stdout), "connected\n");
+    assert_clean_and_healthy();
+}
+
+#[test]
 fn a_fork_bomb_hits_the_pids_limit() {
     let _g = serial();
     let out = run(sh("bomb() { bomb | bomb & }; bomb; sleep 30"), limits());
