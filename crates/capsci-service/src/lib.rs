@@ -9,6 +9,7 @@ pub mod dispatch;
 mod dispatch_solvers;
 pub mod grant;
 pub mod ledger;
+pub mod replay;
 pub mod runtime;
 pub mod session;
 pub mod tokens;

@@ -15,6 +15,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// A signed checkpoint of the chain head is written after every this many records.
+const CHECKPOINT_EVERY: u64 = 64;
+
+/// The extra artifact holding the call's typed request (JSON).
+pub const REQUEST_ROLE: &str = "request";
+/// The extra artifact holding the call's interface, method, status and result (JSON).
+pub const RESULT_ROLE: &str = "result";
+
 /// Who is calling: a user or agent id, and the runner/model metadata the caller supplies.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Principal {
@@ -139,6 +147,17 @@ impl Session {
         self.run_job(&job, request, cancel)
     }
 
+    /// Runs one call under exactly `limits` (clamped to the grant), as a replay must.
+    pub fn call_with_limits(
+        &self,
+        request: CallRequest,
+        limits: Limits,
+        cancel: &CancelToken,
+    ) -> Result<Envelope, CallError> {
+        let job = self.submit_job(&request)?;
+        self.run(&job, request, Some(limits), cancel)
+    }
+
     /// Checks the grant and creates a `queued` job; returns its id.
     pub fn submit_job(&self, request: &CallRequest) -> Result<String, CallError> {
         let (interface, method) = (request.interface(), request.method());
@@ -160,6 +179,16 @@ impl Session {
         request: CallRequest,
         cancel: &CancelToken,
     ) -> Result<Envelope, CallError> {
+        self.run(job, request, None, cancel)
+    }
+
+    fn run(
+        &self,
+        job: &str,
+        request: CallRequest,
+        limits: Option<Limits>,
+        cancel: &CancelToken,
+    ) -> Result<Envelope, CallError> {
         let store = self.service.store();
         let admission = match self.ledger.admit() {
             Ok(a) => a,
@@ -170,7 +199,10 @@ impl Session {
                 return Err(quota.into());
             }
         };
-        let limits = self.limits_for(&request);
+        let limits = match limits {
+            Some(wanted) => clamp_limits(&wanted, &self.grant.quotas.max_limits),
+            None => self.limits_for(&request),
+        };
         store
             .jobs()
             .mark_running(job)
@@ -237,6 +269,18 @@ impl Session {
         for (role, bytes) in &run.extra {
             refs.extra.insert(role.clone(), put(bytes)?);
         }
+        // The typed request and result, so `capsci replay` can rerun the call from its record
+        // alone and compare what it gets.
+        let request_json = serde_json::to_vec(request).unwrap_or_default();
+        refs.extra.insert(
+            REQUEST_ROLE.into(),
+            put(&ArtifactBytes::new(request_json, "application/json"))?,
+        );
+        let result_json = serde_json::to_vec(&run.call).unwrap_or_default();
+        refs.extra.insert(
+            RESULT_ROLE.into(),
+            put(&ArtifactBytes::new(result_json, "application/json"))?,
+        );
         self.ledger.charge(run.usage.cpu_ms, stored_bytes);
         let mut host = self.service.runtime().host_facts();
         host.memory_limit_by = run.memory_limit_by;
@@ -267,6 +311,11 @@ impl Session {
             .log()
             .append(draft)
             .map_err(|e| CallError::Store(e.to_string()))?;
+        // A signed checkpoint of the chain head now and then, so truncating the log's tail is
+        // detected too (verify checks every checkpoint against the chain).
+        if record.seq % CHECKPOINT_EVERY == 0 {
+            let _ = self.service.store().log().checkpoint();
+        }
         envelope.provenance = Some(ProvenanceRef {
             record: record.id,
             hash: record.hash,
