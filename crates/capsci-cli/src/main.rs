@@ -26,6 +26,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Log { action } => commands::log::run(cli, action),
         Command::Catalog => commands::catalog::run(cli),
         Command::Demo => commands::demo::run(cli),
+        Command::Replay { record } => commands::replay::run(cli, record),
         other => commands::not_built(other),
     }
 }

@@ -7,6 +7,8 @@ pub mod connect;
 pub mod demo;
 pub mod job;
 pub mod log;
+pub mod mcp;
+pub mod replay;
 pub mod serve;
 
 use crate::cli::Command;
