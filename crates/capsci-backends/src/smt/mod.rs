@@ -383,7 +383,10 @@ fn interpret_reply(
     }
     match reply.last_answer() {
         Some("sat") => {
-            let labels = script.named_assertions();
+            // Named-assertion labels and the script's own definitions are not model values
+            // (Z3 4.8 lists both).
+            let mut labels = script.named_assertions();
+            labels.extend(script.defined_names());
             let (model, universe) = match &reply.model {
                 Some(m) => read_model(m, &reply.text, &labels),
                 None => (Vec::new(), script::ModelUniverse::default()),
@@ -653,14 +656,36 @@ fn check_both(
         })
         .collect();
     let winner = *winner.lock().unwrap_or_else(|e| e.into_inner());
+    combine(answers, reports, portfolio, winner)
+}
+
+/// Combines both backends' answers: in portfolio mode the winner's; otherwise the agreed
+/// definitive status (a re-checked one preferred), `backend_error` with both answers named on a
+/// `sat`/`unsat` disagreement, or the first backend's answer when neither is definitive.
+fn combine(
+    answers: Vec<BackendAnswer>,
+    reports: Vec<SmtBackendReport>,
+    portfolio: bool,
+    winner: Option<SmtBackend>,
+) -> SmtAnswer {
+    let Some(first) = answers.first() else {
+        return SmtAnswer {
+            status: SmtStatus::BackendError,
+            result: SmtResult {
+                message: Some("no backend answered".into()),
+                ..SmtResult::default()
+            },
+            evidence: Evidence::Advisory,
+            backend: SmtBackend::Z3,
+            answers,
+        };
+    };
+    let first = first.clone();
     let definitive: Vec<&BackendAnswer> =
         answers.iter().filter(|a| is_definitive(a.status)).collect();
     let (status, mut result, evidence, backend) = match (portfolio, winner, definitive.as_slice()) {
         (true, Some(w), _) => {
-            let a = answers
-                .iter()
-                .find(|a| a.backend == w)
-                .unwrap_or(&answers[0]);
+            let a = answers.iter().find(|a| a.backend == w).unwrap_or(&first);
             (a.status, a.result.clone(), a.evidence, w)
         }
         (false, _, [a, b]) if a.status != b.status => (
@@ -693,7 +718,7 @@ fn check_both(
             )
         }
         (_, _, []) => {
-            let a = &answers[0];
+            let a = &first;
             (a.status, a.result.clone(), a.evidence, a.backend)
         }
     };
@@ -1103,6 +1128,75 @@ mod tests {
         let i = interpret(SmtBackend::Cvc5, &script, &out);
         assert_eq!(i.status, SmtStatus::BackendError);
         assert!(i.result.message.unwrap().contains("segfault"));
+    }
+
+    fn answer_of(backend: SmtBackend, status: SmtStatus, evidence: Evidence) -> BackendAnswer {
+        BackendAnswer {
+            backend,
+            status,
+            result: SmtResult {
+                recheck: Some(format!("{}", backend.name())),
+                ..SmtResult::default()
+            },
+            evidence,
+            runs: Vec::new(),
+        }
+    }
+
+    fn both(
+        z3: SmtStatus,
+        cvc5: SmtStatus,
+        portfolio: bool,
+        winner: Option<SmtBackend>,
+    ) -> SmtAnswer {
+        let answers = vec![
+            answer_of(SmtBackend::Z3, z3, Evidence::Advisory),
+            answer_of(SmtBackend::Cvc5, cvc5, Evidence::Checked),
+        ];
+        combine(answers, Vec::new(), portfolio, winner)
+    }
+
+    #[test]
+    fn a_sat_unsat_disagreement_is_a_loud_backend_error() {
+        let a = both(SmtStatus::Sat, SmtStatus::Unsat, false, None);
+        assert_eq!(a.status, SmtStatus::BackendError);
+        assert_eq!(a.evidence, Evidence::Advisory);
+        let message = a.result.message.unwrap();
+        assert!(
+            message.contains("DISAGREEMENT")
+                && message.contains("z3 says sat")
+                && message.contains("cvc5 says unsat")
+        );
+        assert_eq!(
+            a.result.backends,
+            Some(Vec::new()),
+            "per-backend answers are attached"
+        );
+    }
+
+    #[test]
+    fn agreement_prefers_the_rechecked_answer_and_unknown_does_not_veto() {
+        let a = both(SmtStatus::Unsat, SmtStatus::Unsat, false, None);
+        assert_eq!(
+            (a.status, a.evidence, a.backend),
+            (SmtStatus::Unsat, Evidence::Checked, SmtBackend::Cvc5)
+        );
+        let a = both(SmtStatus::Timeout, SmtStatus::Sat, false, None);
+        assert_eq!((a.status, a.backend), (SmtStatus::Sat, SmtBackend::Cvc5));
+        let a = both(SmtStatus::Timeout, SmtStatus::Unknown, false, None);
+        assert_eq!(a.status, SmtStatus::Timeout);
+    }
+
+    #[test]
+    fn portfolio_reports_the_winner_even_if_the_loser_was_cancelled() {
+        let a = both(
+            SmtStatus::Sat,
+            SmtStatus::Cancelled,
+            true,
+            Some(SmtBackend::Z3),
+        );
+        assert_eq!((a.status, a.backend), (SmtStatus::Sat, SmtBackend::Z3));
+        assert_eq!(a.result.recheck.as_deref(), Some("z3"));
     }
 
     #[test]

@@ -82,8 +82,11 @@ pub struct ModelDef {
     pub arg_sorts: Vec<String>,
     /// Result sort as text.
     pub sort: String,
-    /// The value (body) as text.
+    /// The value (body) as text, as the solver printed it.
     pub body: String,
+    /// The body as replayed in a re-check: cvc5's abstract values `(as @U_0 U)` renamed to
+    /// declared constants (`capsci!U_0`).
+    pub replay_body: String,
 }
 
 /// The universe part of a Z3 model over uninterpreted sorts.
@@ -255,6 +258,25 @@ impl Script {
             .collect()
     }
 
+    /// The names the script itself defines (`define-fun`, `define-fun-rec`, `define-const`),
+    /// active at the last check.
+    pub fn defined_names(&self) -> Vec<String> {
+        self.active
+            .iter()
+            .filter_map(|&i| {
+                let c = &self.commands[i];
+                match c.head() {
+                    Some("define-fun" | "define-fun-rec" | "define-const") => c
+                        .list()
+                        .and_then(|l| l.get(1))
+                        .and_then(Sexp::symbol)
+                        .map(str::to_string),
+                    _ => None,
+                }
+            })
+            .collect()
+    }
+
     /// The declared names (functions and constants) active at the last check, in order.
     pub fn declared_names(&self) -> Vec<String> {
         self.active
@@ -350,7 +372,22 @@ impl Script {
                 out.push_str(&format!("(assert {c})\n"));
             }
         };
-        for &i in &self.active {
+        // Sorts first (in their order), so that the universe elements can be declared before any
+        // symbol or value uses them.
+        let is_sort = |i: &usize| {
+            matches!(
+                self.commands[*i].head(),
+                Some("declare-sort" | "define-sort" | "declare-datatype" | "declare-datatypes")
+            )
+        };
+        let ordered: Vec<usize> = self
+            .active
+            .iter()
+            .filter(|i| is_sort(i))
+            .chain(self.active.iter().filter(|i| !is_sort(i)))
+            .copied()
+            .collect();
+        for &i in &ordered {
             let command = &self.commands[i];
             let head = command.head().unwrap_or("");
             let is_sort_decl = matches!(
@@ -433,7 +470,7 @@ impl ModelDef {
             quote_symbol(&self.name),
             self.args,
             self.sort,
-            self.body
+            self.replay_body
         )
     }
 
@@ -488,19 +525,24 @@ pub fn read_model(model: &Sexp, source: &str, labels: &[String]) -> (Vec<ModelDe
                             .collect()
                     })
                     .unwrap_or_default();
+                let body = parts[4].text(source).to_string();
+                let mut replay_body = body.clone();
+                collect_universe(&parts[4], source, &mut replay_body, &mut universe);
                 defs.push(ModelDef {
                     name: name.to_string(),
                     args: parts[2].text(source).to_string(),
                     arg_sorts,
                     sort: parts[3].text(source).to_string(),
-                    body: parts[4].text(source).to_string(),
+                    body,
+                    replay_body,
                 });
             }
             Some("declare-fun") if parts.len() == 4 => {
                 if let Some(name) = parts[1].symbol() {
-                    universe
-                        .elements
-                        .push((name.to_string(), parts[3].text(source).to_string()));
+                    let element = (name.to_string(), parts[3].text(source).to_string());
+                    if !universe.elements.contains(&element) {
+                        universe.elements.push(element);
+                    }
                 }
             }
             Some("forall") => universe.constraints.push(item.text(source).to_string()),
@@ -508,6 +550,41 @@ pub fn read_model(model: &Sexp, source: &str, labels: &[String]) -> (Vec<ModelDe
         }
     }
     (defs, universe)
+}
+
+/// Finds the uninterpreted-sort elements a model value uses: Z3's `U!val!0` (declared by Z3 only
+/// when it prints a universe block) and cvc5's `(as @U_0 U)` (renamed to `capsci!U_0` in
+/// `replay`). Each becomes a declared, pairwise distinct constant in the re-check.
+fn collect_universe(term: &Sexp, source: &str, replay: &mut String, universe: &mut ModelUniverse) {
+    match term {
+        Sexp::Atom { .. } => {
+            if let Some(name) = term.symbol() {
+                if let Some((sort, _)) = name.split_once("!val!") {
+                    let element = (name.to_string(), sort.to_string());
+                    if !universe.elements.contains(&element) {
+                        universe.elements.push(element);
+                    }
+                }
+            }
+        }
+        Sexp::List { items, .. } => {
+            if let [head, value, sort] = items.as_slice() {
+                let abstract_name = value.symbol().and_then(|v| v.strip_prefix('@'));
+                if let (Some("as"), Some(stripped)) = (head.symbol(), abstract_name) {
+                    let name = format!("capsci!{stripped}");
+                    *replay = replay.replace(term.text(source), &name);
+                    let element = (name, sort.text(source).to_string());
+                    if !universe.elements.contains(&element) {
+                        universe.elements.push(element);
+                    }
+                    return;
+                }
+            }
+            for item in items {
+                collect_universe(item, source, replay, universe);
+            }
+        }
+    }
 }
 
 fn push_active(frames: &mut [Vec<usize>], index: usize) {
@@ -610,6 +687,34 @@ mod tests {
             text.contains(":named a") && text.contains(":named b") && !text.contains(":named c")
         );
         assert!(s.core_check_text(&["zz".into()]).is_none());
+    }
+
+    #[test]
+    fn universe_elements_of_both_solvers_are_declared_for_the_recheck() {
+        let z3 = "((define-fun u () T T!val!0))";
+        let (defs, universe) = read_model(&parse_all(z3).unwrap()[0], z3, &[]);
+        assert_eq!(
+            universe.elements,
+            vec![("T!val!0".to_string(), "T".to_string())]
+        );
+        assert_eq!(defs[0].define_fun(), "(define-fun u () T T!val!0)");
+        let cvc5 = "((define-fun u () T (as @T_0 T)) (define-fun v () T (as @T_1 T)))";
+        let (defs, universe) = read_model(&parse_all(cvc5).unwrap()[0], cvc5, &[]);
+        assert_eq!(defs[0].define_fun(), "(define-fun u () T capsci!T_0)");
+        assert_eq!(
+            defs[0].entry_value(),
+            "(as @T_0 T)",
+            "the user sees the solver's value"
+        );
+        assert_eq!(universe.elements.len(), 2);
+        let s = Script::parse(
+            "(declare-sort T 0)(declare-const u T)(declare-const v T)(assert (not (= u v)))",
+        )
+        .unwrap();
+        let text = s.model_check_text(&defs, &universe);
+        assert!(text.contains("(declare-fun capsci!T_0 () T)"));
+        assert!(text.contains("(assert (distinct capsci!T_0 capsci!T_1))"));
+        assert!(text.find("declare-sort").unwrap() < text.find("capsci!T_0").unwrap());
     }
 
     #[test]
