@@ -1135,7 +1135,7 @@ mod tests {
             backend,
             status,
             result: SmtResult {
-                recheck: Some(format!("{}", backend.name())),
+                recheck: Some(backend.name().to_string()),
                 ..SmtResult::default()
             },
             evidence,
