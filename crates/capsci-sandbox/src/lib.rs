@@ -2,11 +2,25 @@
 //!
 //! Nothing in capsci starts a tool any other way. The public surface is:
 //! - [`SandboxPolicy`]: data (binds, environment, limits, syscall filter, network off), hashed into
-//!   every result, so a record says exactly what confined the call;
-//! - [`Sandbox`]: the trait a sandbox kind implements (`bwrap` now; a microVM kind later);
+//!   every result ([`SandboxPolicy::hash`]), so a record says exactly what confined the call;
+//! - [`Sandbox`]: the trait a sandbox kind implements ([`BwrapSandbox`] now; a microVM kind later);
 //! - [`Command`] in, [`Outcome`] out: exit reason, bounded stdout/stderr, usage, collected files;
 //! - [`CancelToken`]: cancels a running call, killing its whole process tree;
-//! - the hot-spare pool (single-use pre-started workers), see `spare`.
+//! - [`SparePool`]: single-use pre-started workers (DESIGN.md invariant 7);
+//! - [`host_facts`]: kernel and CPU model for the envelope.
+//!
+//! How a `bwrap` call runs: the calling thread starts the `capsci-jail` helper (`outer` mode; no
+//! `pre_exec` in the multi-threaded service), which joins the job's cgroup v1 groups (memory,
+//! pids, cpuacct), sets rlimits, drops to the job's own unprivileged uid, arms the parent-death
+//! signal and execs bubblewrap (new user, pid, net, ipc, uts, cgroup and mount namespaces; only
+//! the policy's binds, read-only; `/work` private and writable; tmpfs `/tmp`; minimal `/dev`,
+//! `/proc`). Inside, the helper (`inner` mode) sets no_new_privs, Landlock and a seccomp
+//! deny-list, records what held, and execs the tool. The supervisor enforces wall time, CPU
+//! (cgroup accounting, `RLIMIT_CPU` as backstop), pids, memory and output, and on any limit or
+//! cancel kills the namespace's init, which takes the whole tree with it.
+//!
+//! The helper binary must be built (`cargo build -p capsci-sandbox --bin capsci-jail`); it is
+//! found through `CAPSCI_JAIL`, next to the executable, or in the executable's parent directory.
 
 use capsci_core::{ExitReason, Limits, MemoryLimitBy, SandboxInfo, Usage};
 use serde::{Deserialize, Serialize};

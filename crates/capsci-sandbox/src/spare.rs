@@ -193,14 +193,19 @@ fn refill_loop(shared: &Shared) {
                 spare
             });
         let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        // A spare that died while starting (missing program, bad policy) is a failure: it is
+        // dropped (killed, cleaned up) and the pool backs off instead of spinning.
+        let started = started
+            .ok()
+            .and_then(|mut spare| spare.is_alive().then_some(spare));
         match started {
-            Ok(spare) => {
+            Some(spare) => {
                 failures_in_a_row = 0;
                 state.stats.started += 1;
                 state.ready.push_back(spare);
                 shared.changed.notify_all();
             }
-            Err(_) => {
+            None => {
                 state.stats.start_failures += 1;
                 failures_in_a_row = failures_in_a_row.saturating_add(1);
                 // Back off so a broken policy does not spin; calls fall back to cold starts.

@@ -147,3 +147,28 @@ fn cancelling_a_spare_call_kills_it() {
     assert_eq!(out.exit, ExitReason::Cancelled);
     assert_clean_and_healthy();
 }
+
+#[test]
+fn a_pool_whose_tool_cannot_start_backs_off_and_calls_still_get_an_outcome() {
+    let _g = serial();
+    let missing = Command {
+        program: "/usr/bin/no-such-solver".into(),
+        ..Default::default()
+    };
+    let pool = SparePool::new(sandbox(), policy(limits()), missing, 2).expect("pool");
+    let until = std::time::Instant::now() + Duration::from_secs(30);
+    while pool.stats().start_failures < 2 && std::time::Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let stats = pool.stats();
+    assert!(stats.start_failures >= 2, "{stats:?}");
+    assert_eq!(stats.started, 0);
+    assert_eq!(pool.ready(), 0);
+    let out = pool
+        .run(b"x".to_vec(), &CancelToken::new())
+        .expect("outcome");
+    assert_eq!(out.exit, ExitReason::SandboxError);
+    assert_eq!(pool.stats().cold, 1);
+    drop(pool);
+    assert_clean_and_healthy();
+}
