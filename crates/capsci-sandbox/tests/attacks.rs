@@ -350,3 +350,31 @@ print('keyctl', libc.syscall(250, 0, 0, 0, 0, 0), ctypes.get_errno())\n";
     );
     assert_clean_and_healthy();
 }
+
+#[test]
+fn concurrent_calls_run_under_distinct_uids() {
+    let _g = serial();
+    let calls: Vec<_> = (0..4)
+        .map(|i| {
+            std::thread::spawn(move || run(sh(&format!("sleep 0.3; echo {i}; id -u")), limits()))
+        })
+        .collect();
+    let mut uids = Vec::new();
+    for (i, call) in calls.into_iter().enumerate() {
+        let out = call.join().expect("call thread");
+        assert_eq!(
+            out.exit,
+            ExitReason::Exited(0),
+            "stderr: {}",
+            text(&out.stderr)
+        );
+        let stdout = text(&out.stdout);
+        let mut lines = stdout.lines();
+        assert_eq!(lines.next(), Some(i.to_string().as_str()));
+        uids.push(lines.next().expect("uid line").to_string());
+    }
+    uids.sort();
+    uids.dedup();
+    assert_eq!(uids.len(), 4, "uids were shared: {uids:?}");
+    assert_clean_and_healthy();
+}
