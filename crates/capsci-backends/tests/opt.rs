@@ -329,6 +329,37 @@ fn malformed_mps_is_invalid_input_with_highs_message_and_line() {
 }
 
 #[test]
+fn malformed_lp_is_invalid_input_with_line_and_column() {
+    let text = "Minimize\n obj: x +\nSubject To\n c: x >= 1\nEnd\n";
+    let answer = lp(text);
+    assert_eq!(
+        answer.status,
+        OptStatus::InvalidInput,
+        "{:?}",
+        answer.result
+    );
+    assert!(answer.result.message.unwrap().contains("expected a term"));
+    assert_eq!(
+        answer.result.location.map(|l| (l.line, l.column)),
+        Some((3, Some(1)))
+    );
+}
+
+#[test]
+fn free_mps_with_long_names_is_read() {
+    let text = "NAME long_names_model\nROWS\n N  total_cost\n L  capacity_limit_row\nCOLUMNS\n production_of_widgets  total_cost  -3  capacity_limit_row  1\n production_of_gadgets  total_cost  -2  capacity_limit_row  1\nRHS\n rhs  capacity_limit_row  4\nBOUNDS\n UP bnd  production_of_widgets  3\nENDATA\n";
+    let answer = run(text, ModelFormat::Mps, OptOptions::default());
+    assert_eq!(answer.status, OptStatus::Optimal);
+    assert_eq!(answer.result.objective, Some(-11.0));
+    let x = answer.result.columns.as_ref().unwrap();
+    assert_eq!(
+        (x["production_of_widgets"], x["production_of_gadgets"]),
+        (3.0, 1.0)
+    );
+    assert_eq!(answer.result.optimality.as_deref(), Some("verified"));
+}
+
+#[test]
 fn bad_options_are_refused_before_running() {
     let answer = run(
         KNAPSACK,

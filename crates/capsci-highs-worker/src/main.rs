@@ -5,6 +5,7 @@
 //! Exit status 0 whenever a report was printed (whatever HiGHS concluded), 2 on a usage error.
 
 use capsci_highs_worker::{solve_file, SolveOptions};
+use std::io::Write;
 use std::path::PathBuf;
 
 fn usage(message: &str) -> ! {
@@ -52,11 +53,16 @@ fn main() {
         usage("no model file given")
     };
     let report = solve_file(&model, &options, &log);
-    match serde_json::to_string(&report) {
-        Ok(json) => println!("{json}"),
+    let json = match serde_json::to_string(&report) {
+        Ok(json) => json,
         Err(e) => {
             eprintln!("capsci-highs-worker: cannot encode the report: {e}");
             std::process::exit(1);
         }
+    };
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{json}").and_then(|()| out.flush()) {
+        eprintln!("capsci-highs-worker: cannot write the report: {e}");
+        std::process::exit(1);
     }
 }

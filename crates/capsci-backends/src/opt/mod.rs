@@ -390,6 +390,17 @@ fn log_errors(report: &WorkerReport) -> String {
     }
 }
 
+/// Where HiGHS's LP reader points (` --> model.lp:3:1`), from its log.
+fn log_location(report: &WorkerReport) -> Option<Location> {
+    report.log.iter().find_map(|line| {
+        let rest = line.trim().strip_prefix("--> ")?;
+        let mut parts = rest.rsplitn(3, ':');
+        let column = parts.next()?.parse::<u32>().ok();
+        let line = parts.next()?.parse::<u32>().ok()?;
+        Some(Location { line, column })
+    })
+}
+
 /// Finds the line of the input a HiGHS message quotes (`Entry "foo bar" in ROWS section`).
 fn locate(message: &str, model: &[u8]) -> Option<Location> {
     let text = String::from_utf8_lossy(model);
@@ -446,7 +457,7 @@ pub fn interpret(outcome: &Outcome, model_text: &[u8]) -> OptAnswer {
         "ok" => {}
         "read_error" => {
             let message = log_errors(&report);
-            let location = locate(&message, model_text);
+            let location = log_location(&report).or_else(|| locate(&message, model_text));
             return answer(
                 OptStatus::InvalidInput,
                 message_result(message, location),
