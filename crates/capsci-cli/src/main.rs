@@ -27,6 +27,9 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Catalog => commands::catalog::run(cli),
         Command::Demo => commands::demo::run(cli),
         Command::Replay { record } => commands::replay::run(cli, record),
+        Command::Bench {
+            conformance: Some(dir),
+        } => commands::bench::conformance(cli, dir),
         other => commands::not_built(other),
     }
 }

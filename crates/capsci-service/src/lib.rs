@@ -5,6 +5,7 @@
 //! they get back. Only this crate decides what a session may call.
 
 pub mod backend;
+pub mod conformance;
 pub mod dispatch;
 mod dispatch_solvers;
 pub mod grant;

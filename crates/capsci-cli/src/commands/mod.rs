@@ -1,6 +1,7 @@
 //! One module per verb of the command line.
 
 pub mod artifact;
+pub mod bench;
 pub mod call;
 pub mod catalog;
 pub mod connect;
