@@ -5,6 +5,7 @@
 mod output;
 mod cli;
 mod commands;
+mod progress;
 mod project;
 mod render;
 

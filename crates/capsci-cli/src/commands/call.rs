@@ -231,7 +231,8 @@ pub fn run(cli: &Cli, request: CallRequest) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let cancel = CancelToken::new();
-    let envelope = session.call(request, &cancel)?;
+    let label = format!("{}.{} running", request.interface(), request.method());
+    let envelope = crate::progress::with_progress(&label, || session.call(request, &cancel))?;
     render::envelope(cli, &envelope)?;
     Ok(ExitCode::SUCCESS)
 }
