@@ -309,8 +309,11 @@ def _source_location(source, rewritten, origin, line, column):
     if not line:
         return None, None
     lines = rewritten.split("\n")
-    index = sum(len(l) + 1 for l in lines[: line - 1]) + max((column or 1) - 1, 0)
-    index = origin[min(index, len(origin) - 1)] if origin else 0
+    if not column:
+        # Python reports offset 0 for an error at the end of the input.
+        column = len(lines[min(line, len(lines)) - 1]) + 1
+    index = sum(len(l) + 1 for l in lines[: line - 1]) + column - 1
+    index = origin[index] if index < len(origin) else len(source)
     src_line = source.count("\n", 0, index) + 1
     src_col = index - (source.rfind("\n", 0, index) + 1) + 1
     return src_line, src_col

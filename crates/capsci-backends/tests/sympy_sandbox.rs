@@ -280,6 +280,12 @@ fn malformed_input_is_invalid_input_with_the_parsers_message() {
         .message
         .expect("message")
         .contains("invalid syntax"));
+    let location = r.result.location.expect("location");
+    assert_eq!((location.line, location.column), (1, Some(5)));
+    // `^` and `=` are rewritten before parsing; locations still point into the input.
+    let r = call(&req("solve", "x^ = 2"));
+    assert_eq!(r.status, EvalStatus::InvalidInput);
+    assert_eq!(r.result.location.and_then(|l| l.column), Some(4));
     let r = call(&req("diff", "x*y"));
     assert_eq!(
         r.status,

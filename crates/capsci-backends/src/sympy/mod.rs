@@ -26,6 +26,22 @@ use std::path::{Path, PathBuf};
 /// hash and the record name exactly the code that ran.
 pub const WORKER_SOURCE: &str = include_str!("../../../../python/capsci_sympy_worker.py");
 
+/// The hash-locked requirements the venv is built from (`scripts/setup.sh`).
+const REQUIREMENTS_LOCK: &str = include_str!("../../../../python/requirements.lock");
+
+/// The SymPy version pinned in `python/requirements.lock`, for the backend identity (also when
+/// no worker ran, e.g. a refused input).
+pub fn locked_sympy_version() -> Option<&'static str> {
+    REQUIREMENTS_LOCK.lines().find_map(|line| {
+        line.trim().strip_prefix("sympy==").map(|rest| {
+            rest.split_whitespace()
+                .next()
+                .unwrap_or(rest)
+                .trim_end_matches('\\')
+        })
+    })
+}
+
 /// Debian's interpreter underneath the venv.
 pub const PYTHON_EXECUTABLE: &str = "/usr/bin/python3.11";
 /// Its standard library.
@@ -788,6 +804,24 @@ mod tests {
         assert_eq!(v["from"], "-oo");
         assert_eq!(v["op"], "integrate");
         assert!(v.get("var").is_none());
+    }
+
+    #[test]
+    fn the_locked_version_is_read_from_the_lock() {
+        assert_eq!(locked_sympy_version(), Some("1.13.3"));
+    }
+
+    #[test]
+    fn requests_from_the_front_ends_keep_every_option() {
+        let call: capsci_core::request::CasRequest = serde_json::from_value(serde_json::json!({
+            "op": "series", "expr": "exp(x)", "var": ["x"], "at": "1", "order": 3
+        }))
+        .expect("core request");
+        let r = WorkerRequest::from_call(&call);
+        assert_eq!(r.op, "series");
+        assert_eq!(r.at.as_deref(), Some("1"));
+        assert_eq!(r.order, Some(3));
+        assert_eq!(r.var, ["x"]);
     }
 
     #[test]
