@@ -434,6 +434,15 @@ pub fn check(code: &str) -> Result<(), Rejection> {
         match unit {
             Unit::Meta { text, line } => check_meta(&text, line)?,
             Unit::Code(pieces) => {
+                if let Some(p) = pieces.iter().find(|p| !p.in_string && !p.ch.is_ascii()) {
+                    // gp's lexer is ASCII: such a character can only be a syntax error, and
+                    // refusing it here keeps look-alikes from ever splitting or forming names.
+                    return Err(invalid(
+                        &format!("non-ASCII character {:?} outside a string", p.ch),
+                        p.line,
+                        p.column,
+                    ));
+                }
                 if let Some(p) = pieces.iter().find(|p| !p.in_string && p.ch == '?') {
                     return Err(refused(format!(
                         "line {}, column {}: `?` (online help runs an external program) is not allowed",
@@ -632,6 +641,22 @@ mod tests {
                 other => panic!("{code}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn non_ascii_outside_strings_is_invalid_but_fine_inside() {
+        for code in [
+            "\u{ff53}\u{ff59}\u{ff53}tem(1)",
+            "sys\u{a0}tem(1)",
+            "\u{e9} = 1",
+        ] {
+            assert!(
+                matches!(check(code), Err(Rejection::InvalidInput { .. })),
+                "{code}: {:?}",
+                check(code)
+            );
+        }
+        assert_eq!(check("print(\"caf\u{e9}\")"), Ok(()));
     }
 
     #[test]
