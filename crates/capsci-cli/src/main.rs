@@ -31,6 +31,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Bench {
             conformance: Some(dir),
         } => commands::bench::conformance(cli, dir),
+        Command::Bench { conformance: None } => commands::perf::run(cli),
         other => commands::not_built(other),
     }
 }

@@ -9,6 +9,7 @@ pub mod demo;
 pub mod job;
 pub mod log;
 pub mod mcp;
+pub mod perf;
 pub mod replay;
 pub mod serve;
 
