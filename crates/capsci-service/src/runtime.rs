@@ -51,6 +51,7 @@ pub struct Runtime {
     versions: BTreeMap<String, String>,
     ready: Mutex<HashMap<BackendKind, Arc<ReadyBackend>>>,
     pools: Mutex<HashMap<(BackendKind, String), Arc<SparePool>>>,
+    host: std::sync::OnceLock<HostFacts>,
 }
 
 impl Runtime {
@@ -69,6 +70,7 @@ impl Runtime {
             versions: backend::installed_packages(Path::new("/var/lib/dpkg/status")),
             ready: Mutex::new(HashMap::new()),
             pools: Mutex::new(HashMap::new()),
+            host: std::sync::OnceLock::new(),
         })
     }
 
@@ -82,9 +84,11 @@ impl Runtime {
         &self.default_limits
     }
 
-    /// Host facts for the envelope, with the memory mechanism this sandbox uses.
+    /// Host facts for the envelope, with the memory mechanism this sandbox uses (read once).
     pub fn host_facts(&self) -> HostFacts {
-        capsci_sandbox::host_facts(self.sandbox.memory_limit_by())
+        self.host
+            .get_or_init(|| capsci_sandbox::host_facts(self.sandbox.memory_limit_by()))
+            .clone()
     }
 
     /// The roots of a backend's closure: executables, data trees, files.
