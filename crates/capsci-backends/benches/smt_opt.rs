@@ -4,7 +4,7 @@
 //! `capsci-highs-worker` built: `cargo build --release --workspace`, or the debug builds).
 //!
 //! - SMT: `CAPSCI_BENCH_SMT_N` (default 1000) small QF_LIA problems through `smt::check` with
-//!   Z3 hot spares and 2 client threads (each sat answer includes capsci's model re-check run),
+//!   Z3 hot spares (two pools of 3) and 2 client threads (each sat answer includes capsci's model re-check run),
 //!   versus a shell loop of `z3 FILE` over the same files. Reports median latency and throughput.
 //! - HiGHS: two market-split MIPs (about 1 s and 5 s) through `opt::solve` (worker in the
 //!   sandbox, re-check included) versus `capsci_highs_worker::solve_file` in this process, each
@@ -88,7 +88,7 @@ fn smt_bench(sandbox: Arc<BwrapSandbox>, closures: &Closures, dir: &Path) {
         shell_lat.push(t.elapsed().as_secs_f64() * 1000.0);
     }
 
-    // capsci: hot spares (pool of 4) and 2 client threads.
+    // capsci: hot spares and 2 client threads.
     let options = SmtOptions {
         timeout_ms: 10_000,
         memory_mb: 1024,
@@ -115,17 +115,24 @@ fn smt_bench(sandbox: Arc<BwrapSandbox>, closures: &Closures, dir: &Path) {
         },
     };
     let policy = smt::solver_policy(SmtBackend::Z3, &z3_binds, &options);
-    let pool = SparePool::new(
-        sandbox.clone(),
-        policy,
-        smt::spare_template(SmtBackend::Z3),
-        4,
-    )
-    .unwrap();
-    pool.wait_ready(4, Duration::from_secs(30));
+    // Two pools of 3: each pool refills from its own thread.
+    let pools: Vec<SparePool> = (0..2)
+        .map(|_| {
+            SparePool::new(
+                sandbox.clone(),
+                policy.clone(),
+                smt::spare_template(SmtBackend::Z3),
+                3,
+            )
+            .unwrap()
+        })
+        .collect();
+    for pool in &pools {
+        pool.wait_ready(3, Duration::from_secs(30));
+    }
     let runner = SandboxRunner {
         sandbox: sandbox.as_ref(),
-        spares: vec![(SmtBackend::Z3, &pool)],
+        spares: pools.iter().map(|p| (SmtBackend::Z3, p)).collect(),
     };
     let next = AtomicUsize::new(0);
     let latencies = Mutex::new(Vec::new());
@@ -155,7 +162,12 @@ fn smt_bench(sandbox: Arc<BwrapSandbox>, closures: &Closures, dir: &Path) {
         }
     });
     let capsci_s = start.elapsed().as_secs_f64();
-    let stats = pool.stats();
+    let stats = pools
+        .iter()
+        .map(SparePool::stats)
+        .fold((0, 0, 0), |acc, s| {
+            (acc.0 + s.hot, acc.1 + s.cold, acc.2 + s.started)
+        });
     // The floor: the same pool serving an empty script (z3 exits at once), 2 clients.
     let floor_n = n.min(300);
     let next = AtomicUsize::new(0);
@@ -164,6 +176,7 @@ fn smt_bench(sandbox: Arc<BwrapSandbox>, closures: &Closures, dir: &Path) {
         for _ in 0..2 {
             scope.spawn(|| {
                 while next.fetch_add(1, Ordering::SeqCst) < floor_n {
+                    let pool = pools.iter().max_by_key(|p| p.ready()).unwrap();
                     pool.run(b"(exit)\n".to_vec(), &CancelToken::new()).unwrap();
                 }
             });
@@ -180,7 +193,7 @@ fn smt_bench(sandbox: Arc<BwrapSandbox>, closures: &Closures, dir: &Path) {
         median(shell_lat)
     );
     println!(
-        "  capsci (bwrap, hot spares x4, 2 clients, re-check included): {:.2} s total, {:.1} problems/s, median latency {:.1} ms",
+        "  capsci (bwrap, hot spares 2 pools x3, 2 clients, re-check included): {:.2} s total, {:.1} problems/s, median latency {:.1} ms",
         capsci_s,
         n as f64 / capsci_s,
         median(lat)
@@ -191,7 +204,7 @@ fn smt_bench(sandbox: Arc<BwrapSandbox>, closures: &Closures, dir: &Path) {
     );
     println!(
         "  spare pool: {} hot, {} cold, {} started",
-        stats.hot, stats.cold, stats.started
+        stats.0, stats.1, stats.2
     );
     println!(
         "  floor: the same pool running an empty script, 2 clients: {:.1} runs/s",

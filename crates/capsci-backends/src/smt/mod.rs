@@ -215,7 +215,7 @@ pub trait SolverRunner: Sync {
 }
 
 /// The real runner: every call on a fresh sandbox, or on a hot spare when a pool for that backend
-/// runs under exactly the call's policy (pools are made with [`spare_template`] and
+/// runs under exactly the call's policy (with several such pools, the one with most spares ready) (pools are made with [`spare_template`] and
 /// [`solver_policy`] for the service's default options).
 pub struct SandboxRunner<'a> {
     /// The sandbox for cold runs.
@@ -233,13 +233,19 @@ impl SolverRunner for SandboxRunner<'_> {
         cancel: &CancelToken,
     ) -> Result<Outcome, String> {
         let template = spare_template(backend);
-        let pool = self.spares.iter().find(|(b, pool)| {
-            *b == backend
-                && pool.policy() == policy
-                && command.program == template.program
-                && command.args == template.args
-                && command.files.is_empty()
-        });
+        // Among the pools for this backend and policy, the one with the most spares waiting
+        // (several pools refill in parallel).
+        let pool = self
+            .spares
+            .iter()
+            .filter(|(b, pool)| {
+                *b == backend
+                    && pool.policy() == policy
+                    && command.program == template.program
+                    && command.args == template.args
+                    && command.files.is_empty()
+            })
+            .max_by_key(|(_, pool)| pool.ready());
         match pool {
             Some((_, pool)) => pool.run(command.stdin, cancel),
             None => self.sandbox.run(policy, command, cancel),
