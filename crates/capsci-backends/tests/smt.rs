@@ -3,10 +3,11 @@
 #![allow(clippy::unwrap_used)]
 
 use capsci_backends::smt::{
-    check, BackendChoice, SandboxRunner, SmtAnswer, SmtBackend, SmtOptions, SmtSetups, SolverSetup,
+    self, check, BackendChoice, SandboxRunner, SmtAnswer, SmtBackend, SmtOptions, SmtSetups,
+    SolverSetup,
 };
 use capsci_core::{BackendIdentity, Evidence, SmtStatus};
-use capsci_sandbox::{Bind, BwrapSandbox, CancelToken};
+use capsci_sandbox::{Bind, BwrapSandbox, CancelToken, SparePool};
 use capsci_store::{ClosureSpec, Closures};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -399,6 +400,57 @@ fn portfolio_returns_the_first_definitive_answer() {
         .find(|a| a.backend == answer.backend)
         .unwrap();
     assert_eq!(winner.status, SmtStatus::Sat);
+}
+
+#[test]
+fn hot_spares_serve_calls_with_the_same_policy() {
+    let env = env();
+    let sandbox = std::sync::Arc::new(BwrapSandbox::detect().unwrap());
+    let options = SmtOptions {
+        timeout_ms: 20_000,
+        memory_mb: 1024,
+        seed: 1,
+    };
+    let policy = smt::solver_policy(SmtBackend::Z3, &env.setups.z3.binds, &options);
+    let pool = SparePool::new(
+        sandbox.clone(),
+        policy,
+        smt::spare_template(SmtBackend::Z3),
+        1,
+    )
+    .unwrap();
+    assert!(pool.wait_ready(1, std::time::Duration::from_secs(60)));
+    let runner = SandboxRunner {
+        sandbox: sandbox.as_ref(),
+        spares: vec![(SmtBackend::Z3, &pool)],
+    };
+    let text = "(declare-const x Int)\n(assert (> x 41))\n(assert (< x 43))\n(check-sat)\n";
+    let answer = check(
+        &runner,
+        &env.setups,
+        BackendChoice::One(SmtBackend::Z3),
+        text,
+        &options,
+        &CancelToken::new(),
+    );
+    assert_checked_sat(&answer);
+    assert_eq!(value_of(&answer, "x"), "42");
+    assert_eq!(pool.stats().hot, 1, "served by the waiting spare");
+    // A call with other limits does not match the pool's policy and runs on a fresh sandbox.
+    let other = SmtOptions {
+        timeout_ms: 5_000,
+        ..options
+    };
+    let answer = check(
+        &runner,
+        &env.setups,
+        BackendChoice::One(SmtBackend::Z3),
+        text,
+        &other,
+        &CancelToken::new(),
+    );
+    assert_eq!(answer.status, SmtStatus::Sat);
+    assert_eq!(pool.stats().hot + pool.stats().cold, 1);
 }
 
 fn data_dir() -> PathBuf {
