@@ -11,9 +11,8 @@ use capsci_store::ArtifactId;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
     ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-    ProgressNotificationParam, ReadResourceRequestParams, ReadResourceResponse,
-    ReadResourceResult, Resource, ResourceContents, ResourceTemplate, ServerCapabilities,
-    ServerConfig,
+    ProgressNotificationParam, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
+    Resource, ResourceContents, ResourceTemplate, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
@@ -262,10 +261,8 @@ impl McpServer {
             tokio::task::spawn_blocking(move || session.run_job(&job_id, request, &token));
         let progress = context.meta.get_progress_token();
         let start = Instant::now();
-        let mut ticker = tokio::time::interval_at(
-            tokio::time::Instant::now() + PROGRESS_EVERY,
-            PROGRESS_EVERY,
-        );
+        let mut ticker =
+            tokio::time::interval_at(tokio::time::Instant::now() + PROGRESS_EVERY, PROGRESS_EVERY);
         let outcome = loop {
             tokio::select! {
                 outcome = &mut handle => break outcome,
@@ -363,7 +360,12 @@ impl ServerHandler for McpServer {
     ) -> Result<ListToolsResult, McpError> {
         let allowed = match &self.authority {
             Authority::Fixed { grant, .. } => grant.allowed_methods(),
-            Authority::Token(_) => self.holder(&context).await?.session.grant().allowed_methods(),
+            Authority::Token(_) => self
+                .holder(&context)
+                .await?
+                .session
+                .grant()
+                .allowed_methods(),
         };
         let tools = tools::granted_tools(&allowed)
             .iter()
@@ -432,9 +434,9 @@ impl ServerHandler for McpServer {
         Ok(ListResourceTemplatesResult::with_all_items(vec![
             ResourceTemplate::new(format!("{ARTIFACT_URI_PREFIX}{{id}}"), "artifact")
                 .with_description(
-                    "An artifact (input, output, log) of a call made in this session, by the id in \
+                "An artifact (input, output, log) of a call made in this session, by the id in \
                      its envelope",
-                ),
+            ),
         ]))
     }
 

@@ -85,7 +85,11 @@ pub async fn serve_http_on(
 
 /// The bearer token of a request, if it presents one.
 fn bearer(request: &Request<Incoming>) -> Option<String> {
-    let value = request.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let value = request
+        .headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     let (scheme, token) = value.trim().split_once(' ')?;
     (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
         .then(|| token.trim().to_string())
@@ -126,8 +130,6 @@ async fn authorize_then_serve(
         Ok(Err(e)) => return refusal(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
         Err(e) => return refusal(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     };
-    request
-        .extensions_mut()
-        .insert(Authorized { token, grant });
+    request.extensions_mut().insert(Authorized { token, grant });
     mcp.handle(request).await
 }

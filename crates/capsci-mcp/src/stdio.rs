@@ -342,6 +342,9 @@ mod tests {
             Line::Complete(line) => assert_eq!(line, b"ok"),
             _ => panic!("next line lost"),
         }
-        assert!(matches!(read_bounded_line(&mut reader, 50).await, Line::Eof));
+        assert!(matches!(
+            read_bounded_line(&mut reader, 50).await,
+            Line::Eof
+        ));
     }
 }

@@ -147,7 +147,7 @@ pub fn granted_tools(allowed: &[(Interface, Method)]) -> Vec<GrantedTool> {
                 .copied()
                 .filter(|m| allowed.contains(&(kind.interface(), *m)))
                 .collect();
-            (!methods.is_empty()).then(|| GrantedTool {
+            (!methods.is_empty()).then_some(GrantedTool {
                 kind: *kind,
                 methods,
             })
@@ -335,7 +335,10 @@ mod tests {
             .iter()
             .find(|t| t.kind == ToolKind::ComputerAlgebra)
             .expect("cas tool");
-        assert_eq!(cas.methods.len(), Interface::ComputerAlgebra.methods().len());
+        assert_eq!(
+            cas.methods.len(),
+            Interface::ComputerAlgebra.methods().len()
+        );
     }
 
     #[test]
@@ -356,8 +359,16 @@ mod tests {
         let tools = granted_tools(&full());
         for tool in &tools {
             let text = serde_json::to_string(&input_schema(tool)).expect("json");
-            assert!(!text.contains("$ref"), "{} schema has a $ref", tool.kind.name());
-            assert!(!text.contains("$defs"), "{} schema has $defs", tool.kind.name());
+            assert!(
+                !text.contains("$ref"),
+                "{} schema has a $ref",
+                tool.kind.name()
+            );
+            assert!(
+                !text.contains("$defs"),
+                "{} schema has $defs",
+                tool.kind.name()
+            );
         }
         let args = json!({"smtlib": "(check-sat)", "backend": "cvc5", "timeout_s": 2.0});
         let Value::Object(args) = args else {

@@ -107,10 +107,18 @@ async fn cancelling_a_call_kills_the_job_and_reports_progress_meanwhile() {
         (!gp_descendants().is_empty()).then_some(())
     })
     .await;
-    let running = service.store().jobs().get(&job).expect("job").expect("exists");
+    let running = service
+        .store()
+        .jobs()
+        .get(&job)
+        .expect("job")
+        .expect("exists");
     assert_eq!(running.state, JobState::Running);
 
-    handle.cancel(Some("test cancels".into())).await.expect("cancel");
+    handle
+        .cancel(Some("test cancels".into()))
+        .await
+        .expect("cancel");
 
     let done = wait_for("the job to end", Duration::from_secs(30), || {
         service
@@ -123,8 +131,8 @@ async fn cancelling_a_call_kills_the_job_and_reports_progress_meanwhile() {
     })
     .await;
     assert_eq!(done.state, JobState::Cancelled, "{done:?}");
-    let envelope = done.envelope.expect("a cancelled job keeps its envelope");
-    assert_eq!(envelope["status"], "cancelled", "{envelope}");
+    let recorded = done.envelope.expect("a cancelled job keeps its envelope");
+    assert_eq!(recorded["status"], "cancelled", "{recorded}");
     wait_for("the gp process to be gone", Duration::from_secs(10), || {
         gp_descendants().is_empty().then_some(())
     })

@@ -23,7 +23,12 @@ struct Reply {
     messages: Vec<Value>,
 }
 
-async fn post(addr: SocketAddr, token: Option<&str>, session: Option<&str>, body: Vec<u8>) -> Reply {
+async fn post(
+    addr: SocketAddr,
+    token: Option<&str>,
+    session: Option<&str>,
+    body: Vec<u8>,
+) -> Reply {
     let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
@@ -49,7 +54,12 @@ async fn post(addr: SocketAddr, token: Option<&str>, session: Option<&str>, body
         .get("mcp-session-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let bytes = response.into_body().collect().await.expect("body").to_bytes();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
     let text = String::from_utf8_lossy(&bytes).to_string();
     let mut messages = Vec::new();
     if let Ok(value) = serde_json::from_str::<Value>(&text) {
@@ -82,7 +92,12 @@ fn response(reply: &Reply, id: u64) -> Value {
         .iter()
         .find(|m| m["id"] == id)
         .cloned()
-        .unwrap_or_else(|| panic!("no response {id} in {:?} (status {})", reply.messages, reply.status))
+        .unwrap_or_else(|| {
+            panic!(
+                "no response {id} in {:?} (status {})",
+                reply.messages, reply.status
+            )
+        })
 }
 
 async fn initialize(addr: SocketAddr, token: &str) -> String {
@@ -90,18 +105,29 @@ async fn initialize(addr: SocketAddr, token: &str) -> String {
         addr,
         Some(token),
         None,
-        rpc(1, "initialize", json!({"protocolVersion": "2025-06-18", "capabilities": {},
-            "clientInfo": {"name": "http-test", "version": "1"}})),
+        rpc(
+            1,
+            "initialize",
+            json!({"protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "http-test", "version": "1"}}),
+        ),
     )
     .await;
     assert_eq!(reply.status, 200);
-    assert_eq!(response(&reply, 1)["result"]["serverInfo"]["name"], "capsci");
+    assert_eq!(
+        response(&reply, 1)["result"]["serverInfo"]["name"],
+        "capsci"
+    );
     let session = reply.session.expect("mcp-session-id");
     let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"})
         .to_string()
         .into_bytes();
     let ack = post(addr, Some(token), Some(&session), note).await;
-    assert!(ack.status == 202 || ack.status == 200, "status {}", ack.status);
+    assert!(
+        ack.status == 202 || ack.status == 200,
+        "status {}",
+        ack.status
+    );
     session
 }
 
@@ -122,7 +148,9 @@ async fn a_token_opens_its_grant_over_http_and_nothing_else_does() {
             runner: json!({"model": "test-model"}),
         })
         .expect("issue");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let shutdown = CancellationToken::new();
     tokio::spawn(serve_http_on(service.clone(), listener, shutdown.clone()));
@@ -130,7 +158,13 @@ async fn a_token_opens_its_grant_over_http_and_nothing_else_does() {
     let session = initialize(addr, &token).await;
 
     // tools/list shows the token's grant.
-    let reply = post(addr, Some(&token), Some(&session), rpc(2, "tools/list", json!({}))).await;
+    let reply = post(
+        addr,
+        Some(&token),
+        Some(&session),
+        rpc(2, "tools/list", json!({})),
+    )
+    .await;
     let tools = response(&reply, 2)["result"]["tools"].clone();
     let mut names: Vec<&str> = tools
         .as_array()
@@ -146,8 +180,12 @@ async fn a_token_opens_its_grant_over_http_and_nothing_else_does() {
         addr,
         Some(&token),
         Some(&session),
-        rpc(3, "tools/call", json!({"name": "smt_solver_check",
-            "arguments": {"smtlib": "(declare-const x Int)(assert (> x 0))(check-sat)"}})),
+        rpc(
+            3,
+            "tools/call",
+            json!({"name": "smt_solver_check",
+            "arguments": {"smtlib": "(declare-const x Int)(assert (> x 0))(check-sat)"}}),
+        ),
     )
     .await;
     let result = response(&reply, 3)["result"].clone();
@@ -167,7 +205,11 @@ async fn a_token_opens_its_grant_over_http_and_nothing_else_does() {
         addr,
         Some(&token),
         Some(&session),
-        rpc(4, "resources/read", json!({"uri": format!("capsci://artifact/{input}")})),
+        rpc(
+            4,
+            "resources/read",
+            json!({"uri": format!("capsci://artifact/{input}")}),
+        ),
     )
     .await;
     let contents = &response(&reply, 4)["result"]["contents"][0];
@@ -181,15 +223,23 @@ async fn a_token_opens_its_grant_over_http_and_nothing_else_does() {
         addr,
         Some(&token),
         Some(&session),
-        rpc(5, "tools/call", json!({"name": "computer_algebra",
-            "arguments": {"op": "simplify", "expr": "x+x"}})),
+        rpc(
+            5,
+            "tools/call",
+            json!({"name": "computer_algebra",
+            "arguments": {"op": "simplify", "expr": "x+x"}}),
+        ),
     )
     .await;
     assert!(response(&reply, 5).get("error").is_some());
 
     // No token, a forged token, and (below) a revoked token: 401, no session, no job.
-    let init = rpc(1, "initialize", json!({"protocolVersion": "2025-06-18", "capabilities": {},
-        "clientInfo": {"name": "intruder", "version": "1"}}));
+    let init = rpc(
+        1,
+        "initialize",
+        json!({"protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "intruder", "version": "1"}}),
+    );
     let reply = post(addr, None, None, init.clone()).await;
     assert_eq!(reply.status, 401);
     assert!(reply.session.is_none());
@@ -198,7 +248,13 @@ async fn a_token_opens_its_grant_over_http_and_nothing_else_does() {
     assert_eq!(reply.status, 401);
     assert!(reply.session.is_none());
     // A forged token cannot ride on a real session id either.
-    let reply = post(addr, Some(&forged), Some(&session), rpc(6, "tools/list", json!({}))).await;
+    let reply = post(
+        addr,
+        Some(&forged),
+        Some(&session),
+        rpc(6, "tools/list", json!({})),
+    )
+    .await;
     assert_eq!(reply.status, 401);
 
     // Oversized body: 413, and the server still serves.
@@ -207,7 +263,11 @@ async fn a_token_opens_its_grant_over_http_and_nothing_else_does() {
         addr,
         Some(&token),
         Some(&session),
-        rpc(7, "tools/call", json!({"name": "number_theory_eval", "arguments": {"expr": big}})),
+        rpc(
+            7,
+            "tools/call",
+            json!({"name": "number_theory_eval", "arguments": {"expr": big}}),
+        ),
     )
     .await;
     assert_eq!(reply.status, 413);
@@ -218,7 +278,11 @@ async fn a_token_opens_its_grant_over_http_and_nothing_else_does() {
         addr,
         Some(&token),
         Some(&session),
-        rpc(8, "tools/call", json!({"name": "number_theory_eval", "arguments": {"expr": "factor(2^64+1)"}})),
+        rpc(
+            8,
+            "tools/call",
+            json!({"name": "number_theory_eval", "arguments": {"expr": "factor(2^64+1)"}}),
+        ),
     )
     .await;
     let result = &response(&reply, 8)["result"];
@@ -226,7 +290,13 @@ async fn a_token_opens_its_grant_over_http_and_nothing_else_does() {
 
     // Revoked: the same token no longer opens anything, even on its existing session.
     tokens.revoke(&token).expect("revoke");
-    let reply = post(addr, Some(&token), Some(&session), rpc(9, "tools/list", json!({}))).await;
+    let reply = post(
+        addr,
+        Some(&token),
+        Some(&session),
+        rpc(9, "tools/list", json!({})),
+    )
+    .await;
     assert_eq!(reply.status, 401);
     let reply = post(addr, Some(&token), None, init).await;
     assert_eq!(reply.status, 401);

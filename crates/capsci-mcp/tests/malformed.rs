@@ -95,7 +95,10 @@ async fn malformed_and_oversized_messages_get_errors_and_the_server_stays_health
     let reply = raw.receive().await;
     assert_eq!(reply["error"]["code"], -32600, "{reply}");
     assert!(
-        reply["error"]["message"].as_str().unwrap_or("").contains("bytes"),
+        reply["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("bytes"),
         "{reply}"
     );
 
@@ -116,5 +119,8 @@ async fn malformed_and_oversized_messages_get_errors_and_the_server_stays_health
     .await;
     let reply = raw.receive().await;
     assert_eq!(reply["id"], 6, "{reply}");
-    assert_eq!(reply["result"]["structuredContent"]["status"], "ok", "{reply}");
+    assert_eq!(
+        reply["result"]["structuredContent"]["status"], "ok",
+        "{reply}"
+    );
 }

@@ -16,7 +16,10 @@ async fn a_full_conversation_over_stdio() {
     let (client, _recorder) = connect(service.clone(), Grant::scientific_base()).await;
 
     let info = client.peer_info().expect("server info");
-    assert_eq!(info.server_info.as_ref().map(|s| s.name.as_str()), Some("capsci"));
+    assert_eq!(
+        info.server_info.as_ref().map(|s| s.name.as_str()),
+        Some("capsci")
+    );
     assert!(info.capabilities.tools.is_some() && info.capabilities.resources.is_some());
 
     // tools/list: every method of the full grant, small enough for an agent's context.
@@ -37,20 +40,35 @@ async fn a_full_conversation_over_stdio() {
     let bytes = serde_json::to_vec(&listed).expect("json").len();
     assert!(bytes < 16 * 1024, "tools/list is {bytes} bytes, over 16 KB");
     for tool in &listed.tools {
-        assert!(tool.output_schema.is_some(), "{} has no output schema", tool.name);
+        assert!(
+            tool.output_schema.is_some(),
+            "{} has no output schema",
+            tool.name
+        );
         assert_eq!(tool.input_schema.get("type"), Some(&json!("object")));
     }
 
     // tools/call: PARI factors 2^64+1; structuredContent is the envelope.
-    let result = call(&client, "number_theory_eval", json!({"expr": "factor(2^64+1)"})).await;
+    let result = call(
+        &client,
+        "number_theory_eval",
+        json!({"expr": "factor(2^64+1)"}),
+    )
+    .await;
     assert_ne!(result.is_error, Some(true));
     let env = envelope(&result).clone();
     assert_eq!(env["interface"], "NumberTheory");
     assert_eq!(env["status"], "ok", "{env}");
     let value = env["result"]["value"].as_str().expect("value");
-    assert!(value.contains("274177") && value.contains("67280421310721"), "{value}");
+    assert!(
+        value.contains("274177") && value.contains("67280421310721"),
+        "{value}"
+    );
     let summary = text(&result);
-    assert!(summary.starts_with("ok (gp, evidence advisory) job_"), "{summary}");
+    assert!(
+        summary.starts_with("ok (gp, evidence advisory) job_"),
+        "{summary}"
+    );
     assert!(!summary.contains('\n'), "summary is one line: {summary}");
     let record = env["provenance"]["record"].as_str().expect("record");
     assert!(summary.contains(record), "{summary}");
@@ -105,7 +123,10 @@ async fn a_full_conversation_over_stdio() {
             "capsci://artifact/{foreign}"
         )))
         .await;
-    assert!(foreign.is_err(), "another session's artifact must not be readable");
+    assert!(
+        foreign.is_err(),
+        "another session's artifact must not be readable"
+    );
 
     // The envelope schema is a resource.
     let schema = client
@@ -142,7 +163,12 @@ async fn a_full_conversation_over_stdio() {
     assert_eq!(envelope(&result)["status"], "unsat");
 
     // Bad arguments are a tool error the agent can read, not a dead session.
-    let result = call(&client, "number_theory_eval", json!({"expr": "1", "tiemout_s": 3})).await;
+    let result = call(
+        &client,
+        "number_theory_eval",
+        json!({"expr": "1", "tiemout_s": 3}),
+    )
+    .await;
     assert_eq!(result.is_error, Some(true));
     assert!(text(&result).contains("tiemout_s"), "{}", text(&result));
 
@@ -173,7 +199,10 @@ async fn an_attenuated_grant_shows_and_runs_only_its_methods() {
     let names: Vec<String> = listed.tools.iter().map(|t| t.name.to_string()).collect();
     assert_eq!(names, ["computer_algebra", "smt_solver_check"]);
     let cas = &listed.tools[0];
-    assert_eq!(cas.input_schema["properties"]["op"]["enum"], json!(["diff"]));
+    assert_eq!(
+        cas.input_schema["properties"]["op"]["enum"],
+        json!(["diff"])
+    );
 
     // An absent tool cannot be called.
     let refused = client
@@ -185,7 +214,12 @@ async fn an_attenuated_grant_shows_and_runs_only_its_methods() {
     assert!(refused.is_err(), "an ungranted tool must be an error");
 
     // An ungranted operation of a granted interface: a tool error naming it; no job runs.
-    let result = call(&client, "computer_algebra", json!({"op": "simplify", "expr": "x+x"})).await;
+    let result = call(
+        &client,
+        "computer_algebra",
+        json!({"op": "simplify", "expr": "x+x"}),
+    )
+    .await;
     assert_eq!(result.is_error, Some(true));
     assert!(text(&result).contains("not granted"), "{}", text(&result));
 

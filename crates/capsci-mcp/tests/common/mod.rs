@@ -5,8 +5,7 @@
 use capsci_mcp::{serve_guarded, McpServer, ServiceSlot};
 use capsci_service::{Grant, Service, ServiceConfig};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResult, ClientConfig, Implementation,
-    ProgressNotificationParam,
+    CallToolRequestParams, CallToolResult, ClientConfig, Implementation, ProgressNotificationParam,
 };
 use rmcp::service::{NotificationContext, RunningService};
 use rmcp::{ClientHandler, RoleClient, ServiceExt};
@@ -79,7 +78,12 @@ pub async fn connect(
 ) -> (RunningService<RoleClient, Recorder>, Recorder) {
     let (client_side, server_side) = tokio::io::duplex(1 << 20);
     let (server_read, server_write) = tokio::io::split(server_side);
-    let server = McpServer::with_grant(ServiceSlot::ready(service), grant, "agent:test", "mcp-stdio");
+    let server = McpServer::with_grant(
+        ServiceSlot::ready(service),
+        grant,
+        "agent:test",
+        "mcp-stdio",
+    );
     tokio::spawn(async move {
         let _ = serve_guarded(server, server_read, server_write).await;
     });
