@@ -378,3 +378,19 @@ fn concurrent_calls_run_under_distinct_uids() {
     assert_eq!(uids.len(), 4, "uids were shared: {uids:?}");
     assert_clean_and_healthy();
 }
+
+#[test]
+fn a_large_stdin_is_fed_while_output_is_drained() {
+    let _g = serial();
+    let input: Vec<u8> = (0..(1 << 20)).map(|i| (i % 251) as u8).collect();
+    let mut cmd = sh("cat; cat /dev/null >&2");
+    cmd.stdin = input.clone();
+    let lim = Limits {
+        output_bytes: 2 << 20,
+        ..limits()
+    };
+    let out = run(cmd, lim);
+    assert_eq!(out.exit, ExitReason::Exited(0));
+    assert_eq!(out.stdout, input);
+    assert_clean_and_healthy();
+}
