@@ -424,3 +424,49 @@ fn model_data(model: &mut Model) -> ModelData {
         q_value,
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn solve_text(name: &str, text: &str) -> Report {
+        let dir = std::env::temp_dir().join(format!(
+            "capsci-highs-worker-test-{}-{name}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        let report = solve_file(&path, &SolveOptions::default(), &dir.join("highs.log"));
+        std::fs::remove_dir_all(&dir).unwrap();
+        report
+    }
+
+    #[test]
+    fn reports_solution_duals_and_the_model_as_read() {
+        let r = solve_text("m.lp", "Maximize\n obj: 3 x + 2 y + 1\nSubject To\n a: x + y <= 4\nBounds\n x <= 3\nGeneral\nEnd\n");
+        assert_eq!(r.outcome, "ok");
+        assert_eq!(r.model_status, "Optimal");
+        assert_eq!(r.objective, Some(12.0));
+        assert_eq!(r.col_value, vec![3.0, 1.0]);
+        assert_eq!(r.row_dual.len(), 1);
+        let m = r.model.unwrap();
+        assert_eq!(m.sense, "maximize");
+        assert_eq!(m.offset, 1.0);
+        assert_eq!(m.col_names, vec!["x", "y"]);
+        assert_eq!(m.col_upper, vec![Some(3.0), None]);
+        assert_eq!(m.row_upper, vec![Some(4.0)]);
+        assert_eq!(m.row_lower, vec![None]);
+        assert_eq!(m.a_start, vec![0, 1, 2]);
+        assert!(m.q_value.is_empty());
+    }
+
+    #[test]
+    fn an_unreadable_model_is_a_read_error_with_highs_log() {
+        let r = solve_text("bad.mps", "NAME x\nROWS\n N obj\nnot a row line\n");
+        assert_eq!(r.outcome, "read_error");
+        assert!(r.log.iter().any(|l| l.starts_with("ERROR")), "{:?}", r.log);
+        assert!(r.model.is_none());
+    }
+}
