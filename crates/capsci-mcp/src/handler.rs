@@ -24,7 +24,8 @@ use std::time::{Duration, Instant};
 /// How often a running call reports progress when the client asked for it.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
-/// Most artifacts `resources/list` shows (newest calls' artifacts are all still readable).
+/// Most artifacts `resources/list` shows (in id order); every artifact of the session stays
+/// readable through the `capsci://artifact/{id}` template.
 const LISTED_ARTIFACTS: usize = 200;
 
 /// The service, ready or opened in the background on first need (so `initialize` never waits
