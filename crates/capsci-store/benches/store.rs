@@ -1,5 +1,5 @@
 //! Store benchmarks (`cargo bench -p capsci-store`): durable appends per second with concurrent
-//! appenders, verify time of a 1,000,000-record chain, artifact re-hash speed, artifact writes
+//! appenders, one call's recording (artifacts + job transitions + record), verify time of a 1,000,000-record chain, artifact re-hash speed, artifact writes
 //! against `cp` + `sync`, and warm closure computations.
 //!
 //! `CAPSCI_BENCH_RECORDS` overrides the chain length (default 1,000,000).
@@ -297,10 +297,119 @@ fn closures() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Five small distinct artifacts of call `n` (input, output, log, request, result), each under
+/// 4 KiB, as the service stores them for one call.
+fn call_artifacts(n: u64) -> Vec<(Vec<u8>, &'static str)> {
+    vec![
+        (
+            format!("(declare-const x Int)\n(assert (> x {n}))\n(check-sat)\n").into_bytes(),
+            "application/smt2",
+        ),
+        (format!("sat\n; call {n}\n").into_bytes(), "text/plain"),
+        (
+            format!("z3 log of call {n}\n").repeat(40).into_bytes(),
+            "text/plain",
+        ),
+        (
+            format!(r#"{{"interface":"SmtSolver","method":"check","n":{n}}}"#).into_bytes(),
+            "application/json",
+        ),
+        (
+            format!(r#"{{"status":"sat","n":{n},"wall_ms":3}}"#).into_bytes(),
+            "application/json",
+        ),
+    ]
+}
+
+/// One call's recording, per artifact and per transition (the old path): 5 `put_bytes`,
+/// `create` + `mark_running` + `finish`, one append.
+fn record_call_one_by_one(store: &Store, n: u64) {
+    let items = call_artifacts(n);
+    let ids: Vec<String> = items
+        .iter()
+        .map(|(bytes, media)| {
+            store
+                .artifacts()
+                .put_bytes(bytes, media)
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let params = serde_json::json!({"n": n});
+    let job = store.jobs().create("SmtSolver", "check", &params).unwrap();
+    store.jobs().mark_running(&job).unwrap();
+    store
+        .jobs()
+        .finish(&job, capsci_core::JobState::Succeeded, None, None)
+        .unwrap();
+    store.log().append(draft(n, &ids[0], &ids[1])).unwrap();
+}
+
+/// One call's recording the batched way: one `put_batch` of the 5 artifacts,
+/// `create_running` + `finish`, one append.
+fn record_call_batched(store: &Store, n: u64) {
+    let items = call_artifacts(n);
+    let batch: Vec<(&[u8], &str)> = items.iter().map(|(b, m)| (b.as_slice(), *m)).collect();
+    let ids = store.artifacts().put_batch(&batch).unwrap();
+    let params = serde_json::json!({"n": n});
+    let job = store
+        .jobs()
+        .create_running("SmtSolver", "check", &params)
+        .unwrap();
+    store
+        .jobs()
+        .finish(&job, capsci_core::JobState::Succeeded, None, None)
+        .unwrap();
+    store
+        .log()
+        .append(draft(n, ids[0].as_str(), ids[1].as_str()))
+        .unwrap();
+}
+
+fn one_call_recording(rounds: u64) {
+    let cases: [(&str, fn(&Store, u64)); 2] = [
+        (
+            "one by one (5 put_bytes + create + mark_running + finish + append)",
+            record_call_one_by_one,
+        ),
+        (
+            "batched (put_batch of 5 + create_running + finish + append)",
+            record_call_batched,
+        ),
+    ];
+    for (name, record) in cases {
+        let dir = temp("call");
+        let store = Store::open(&dir).unwrap();
+        // Warm up: schema, directories, prepared statements.
+        record(&store, 1_000_000);
+        let mut times = Vec::new();
+        for n in 0..rounds {
+            let start = Instant::now();
+            record(&store, n);
+            times.push(start.elapsed());
+        }
+        times.sort();
+        println!(
+            "one call's recording, {name}: median {:.1} ms, min {:.1} ms, max {:.1} ms (of {rounds})",
+            times[times.len() / 2].as_secs_f64() * 1e3,
+            times[0].as_secs_f64() * 1e3,
+            times[times.len() - 1].as_secs_f64() * 1e3,
+        );
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
+    // `cargo bench -p capsci-store --bench store -- call` runs only the per-call case.
+    if std::env::args().skip(1).any(|a| a == "call") {
+        one_call_recording(50);
+        return;
+    }
+    one_call_recording(50);
     let records: u64 = std::env::var("CAPSCI_BENCH_RECORDS")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -7,6 +7,7 @@
 
 use crate::util::fsync_dir;
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, HashSet};
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -125,6 +126,16 @@ pub trait BlobStore: Send + Sync {
     fn open(&self, id: &ArtifactId) -> Result<Box<dyn Read + Send>, BlobError>;
     /// Whether an object with this id is present (without re-hashing it).
     fn contains(&self, id: &ArtifactId) -> Result<bool, BlobError>;
+    /// Stores several byte strings at once; returns each one's id and length, in order. Every
+    /// object is durable when this returns, exactly as after [`BlobStore::put_reader`]; an
+    /// implementation may share its sync points across the batch (the default simply stores the
+    /// items one by one).
+    fn put_batch(&self, items: &[&[u8]]) -> Result<Vec<(ArtifactId, u64)>, BlobError> {
+        items
+            .iter()
+            .map(|bytes| self.put_reader(&mut &bytes[..]))
+            .collect()
+    }
     /// Re-hashes the object; returns its length, or `Corrupt`/`NotFound`.
     fn verify(&self, id: &ArtifactId) -> Result<u64, BlobError> {
         let mut reader = self.open(id)?;
@@ -266,6 +277,84 @@ impl BlobStore for DirBlobStore {
         }
     }
 
+    /// Stores the batch with two rounds of concurrent fsyncs instead of two fsyncs per object:
+    /// every new object's temp file is written, then all are fsynced at once (on ext4,
+    /// concurrent fsyncs share one journal commit), renamed into place, and each touched fan-out
+    /// directory is fsynced once, again concurrently. Ids already present (in the store or
+    /// earlier in the batch) are not written again. Each object is still renamed into place only
+    /// after its bytes are on disk, so a reader never sees a partial object.
+    fn put_batch(&self, items: &[&[u8]]) -> Result<Vec<(ArtifactId, u64)>, BlobError> {
+        let ids: Vec<ArtifactId> = items.iter().map(|b| ArtifactId::of_bytes(b)).collect();
+        let mut seen = HashSet::new();
+        let mut fresh: Vec<(usize, PathBuf)> = Vec::new();
+        let mut dirs = BTreeSet::new();
+        for (i, id) in ids.iter().enumerate() {
+            if !seen.insert(id) {
+                continue;
+            }
+            let dest = self.object_path(id);
+            let dir = dest.parent().unwrap_or(&self.objects).to_path_buf();
+            // A present object's directory is fsynced too, in case its writer died between its
+            // rename and its directory fsync (as `put_reader` does).
+            if !dest.exists() {
+                fresh.push((i, dest));
+            }
+            dirs.insert(dir);
+        }
+        let mut temps = TempFiles(Vec::new(), Vec::new());
+        for (i, dest) in &fresh {
+            let temp = self.temp_path();
+            let mut file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&temp)
+                .map_err(io_error("create temp file", &temp))?;
+            temps.0.push(temp.clone());
+            file.write_all(items[*i])
+                .map_err(io_error("write temp file", &temp))?;
+            let mut perms = file
+                .metadata()
+                .map_err(io_error("stat temp file", &temp))?
+                .permissions();
+            perms.set_readonly(true);
+            file.set_permissions(perms)
+                .map_err(io_error("chmod temp file", &temp))?;
+            temps.1.push((file, temp, dest.clone()));
+        }
+        fsync_concurrently(
+            temps.1.iter().map(|(f, p, _)| (f, p.as_path())),
+            "fsync temp file",
+        )?;
+        let mut created = false;
+        for dir in &dirs {
+            if !dir.exists() {
+                fs::create_dir_all(dir).map_err(io_error("create directory", dir))?;
+                created = true;
+            }
+        }
+        if created {
+            fsync_dir(&self.objects).map_err(io_error("fsync directory", &self.objects))?;
+        }
+        for (_, temp, dest) in &temps.1 {
+            fs::rename(temp, dest).map_err(io_error("rename into place", dest))?;
+        }
+        temps.0.clear();
+        let opened: Vec<(File, &Path)> = dirs
+            .iter()
+            .map(|d| {
+                File::open(d)
+                    .map(|f| (f, d.as_path()))
+                    .map_err(io_error("fsync directory", d))
+            })
+            .collect::<Result<_, _>>()?;
+        fsync_concurrently(opened.iter().map(|(f, p)| (f, *p)), "fsync directory")?;
+        Ok(ids
+            .into_iter()
+            .zip(items)
+            .map(|(id, bytes)| (id, bytes.len() as u64))
+            .collect())
+    }
+
     fn open(&self, id: &ArtifactId) -> Result<Box<dyn Read + Send>, BlobError> {
         let path = self.object_path(id);
         let file = match File::open(&path) {
@@ -293,6 +382,51 @@ impl BlobStore for DirBlobStore {
     fn contains(&self, id: &ArtifactId) -> Result<bool, BlobError> {
         Ok(self.object_path(id).is_file())
     }
+}
+
+/// A closure turning an OS error at `step` on `path` into a [`BlobError::Io`].
+fn io_error(step: &'static str, path: &Path) -> impl FnOnce(io::Error) -> BlobError {
+    let path = path.to_path_buf();
+    move |source| BlobError::Io { step, path, source }
+}
+
+/// A batch's temp files: paths still to remove if the batch fails before renaming them, and the
+/// open files with their destinations.
+struct TempFiles(Vec<PathBuf>, Vec<(File, PathBuf, PathBuf)>);
+
+impl Drop for TempFiles {
+    fn drop(&mut self) {
+        for temp in &self.0 {
+            let _ = fs::remove_file(temp);
+        }
+    }
+}
+
+/// fsyncs every file at once, one thread each (the first on the calling thread), so the file
+/// system can serve them with one journal commit instead of one each. Fails with the first
+/// error, after every fsync has finished.
+fn fsync_concurrently<'a>(
+    files: impl Iterator<Item = (&'a File, &'a Path)>,
+    step: &'static str,
+) -> Result<(), BlobError> {
+    let files: Vec<(&File, &Path)> = files.collect();
+    let Some(((first, first_path), rest)) = files.split_first() else {
+        return Ok(());
+    };
+    let results: Vec<Result<(), BlobError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = rest
+            .iter()
+            .map(|(f, p)| scope.spawn(move || f.sync_all().map_err(io_error(step, p))))
+            .collect();
+        let mut results = vec![first.sync_all().map_err(io_error(step, first_path))];
+        for (handle, (_, p)) in handles.into_iter().zip(rest) {
+            results.push(handle.join().unwrap_or_else(|_| {
+                Err(io_error(step, p)(io::Error::other("fsync thread panicked")))
+            }));
+        }
+        results
+    });
+    results.into_iter().collect()
 }
 
 /// Removes temporary files (`put-<pid>-...`) left by writers that died mid-write; files of

@@ -1,10 +1,37 @@
 //! The store's SQLite database: connection set-up, durability settings and the schema.
 //!
-//! Durability: the database runs in WAL mode with `synchronous=FULL`, so every commit fsyncs the
-//! write-ahead log before it returns; a committed transaction survives kill -9 and a power cut.
-//! `NORMAL` would survive kill -9 but could lose the last commits on power loss, which would break
-//! invariant 4 ("nothing committed is lost"). Group commit in the provenance log pays one fsync per
-//! batch instead of one per record.
+//! # Durability
+//!
+//! The database runs in WAL mode. Connections are opened with one of two settings ([`Sync`]):
+//!
+//! - `synchronous=FULL` (provenance records and checkpoints, experiments, closures): every commit
+//!   fsyncs the write-ahead log before it returns, so an acknowledged record survives kill -9 and
+//!   a power cut (invariant 4, "nothing committed is lost"). Group commit in the provenance log
+//!   pays one fsync per batch instead of one per record.
+//! - `synchronous=NORMAL` (artifact metadata, job transitions): a commit is written to the WAL
+//!   but not fsynced. It survives kill -9 at once (the pages are in the OS page cache; SQLite's
+//!   docs: "transactions are durable across application crashes regardless of the synchronous
+//!   setting"), and "might roll back following a power loss or system crash" until the WAL is
+//!   next synced.
+//!
+//! Why mixing the two keeps the guarantee that matters — artifact metadata (and a synchronous
+//! call's job) is durable before the record naming it is acknowledged:
+//!
+//! 1. Commits to one WAL are serialised by the WAL write lock and appended to the one WAL file
+//!    in commit order, whichever connection makes them.
+//! 2. A FULL commit fsyncs the WAL *file*, which flushes every frame written before it,
+//!    including the frames of earlier NORMAL commits by any connection.
+//! 3. Recovery replays the WAL from its start and stops at the first frame whose (cumulative)
+//!    checksum fails, keeping everything up to the last valid commit frame (SQLite's WAL format
+//!    docs). So the durable state after a power cut is always a *prefix* of the commit order: if
+//!    a later FULL commit survived, every earlier NORMAL commit survived too.
+//! 4. When the WAL is restarted after a checkpoint, NORMAL still syncs the WAL before the
+//!    checkpoint and the database file after it (SQLite's `PRAGMA synchronous` docs), so frames
+//!    of earlier commits are in the database file before the WAL is reused.
+//!
+//! Hence: store the artifacts (NORMAL), then append the record (FULL); when the append returns,
+//! the artifacts' metadata is as durable as the record. The artifact *bytes* never depend on
+//! this: each object file and its directory are fsynced before `put_batch`/`put_reader` return.
 
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
@@ -119,8 +146,24 @@ CREATE TABLE IF NOT EXISTS experiments (
 ) WITHOUT ROWID;
 ";
 
-/// Opens a connection with the store's settings and makes sure the schema exists.
+/// How a connection's commits reach the disk (`PRAGMA synchronous`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sync {
+    /// Every commit fsyncs the WAL before it returns: durable across power loss.
+    Full,
+    /// Commits are written to the WAL without an fsync: durable across kill -9 at once, and
+    /// across power loss once a later `Full` commit (or a checkpoint) has synced the WAL.
+    Normal,
+}
+
+/// Opens a connection with the store's settings (`synchronous=FULL`) and makes sure the schema
+/// exists.
 pub fn open(path: &Path) -> Result<Connection, DbError> {
+    open_with(path, Sync::Full)
+}
+
+/// Opens a connection with the store's settings and the given commit durability.
+pub fn open_with(path: &Path, sync: Sync) -> Result<Connection, DbError> {
     let conn = Connection::open(path).map_err(|source| DbError::Open {
         path: path.to_path_buf(),
         source,
@@ -152,8 +195,14 @@ pub fn open(path: &Path) -> Result<Connection, DbError> {
             reason: format!("cannot switch to WAL mode (got {mode})"),
         });
     }
-    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;")
-        .map_err(corrupt)?;
+    let sync = match sync {
+        Sync::Full => "FULL",
+        Sync::Normal => "NORMAL",
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous={sync}; PRAGMA foreign_keys=OFF;"
+    ))
+    .map_err(corrupt)?;
     if version < SCHEMA_VERSION {
         conn.execute_batch(&format!(
             "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;"

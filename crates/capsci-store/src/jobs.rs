@@ -4,6 +4,28 @@
 //! share one store; on open, only jobs whose owner is dead (or from a previous boot) are marked
 //! `interrupted`, so a restart never leaves a job silently `running` forever, and one process never
 //! interrupts another live process's jobs.
+//!
+//! # Durability
+//!
+//! The store gives the job table a connection with `synchronous=NORMAL` (see `db.rs`): a
+//! transition is written to SQLite's write-ahead log before it returns, but not fsynced. The
+//! exact guarantee:
+//!
+//! - **kill -9 / any crash of the process:** no committed transition is lost (the WAL pages are
+//!   in the OS page cache). A job left `queued` or `running` by the dead owner is marked
+//!   `interrupted` by the next open.
+//! - **power loss / kernel crash:** the job table comes back as of some earlier commit, never
+//!   torn. The transitions that can be lost are only those committed after the last fsync of the
+//!   WAL, i.e. after the last `synchronous=FULL` commit of this database (every provenance
+//!   append is one) or checkpoint. A job whose last transitions were lost is back in `queued` or
+//!   `running`, owned by a process of the previous boot, so the next open marks it
+//!   `interrupted`: a job is never silently left running. A synchronous call's job
+//!   ([`Jobs::create_running`]) is durable once its provenance record is acknowledged, since that
+//!   append's fsync covers the earlier job commit; its final `finish` may roll back to
+//!   `running` → `interrupted`, and the acknowledged provenance record stays the durable account
+//!   of the call.
+//! - **[`Jobs::create`]** (a detached job whose id is handed to a client before anything else is
+//!   committed) commits with `synchronous=FULL`, so an id a client has seen is never lost.
 
 use crate::util::{identity_alive, now_rfc3339, process_identity};
 use capsci_core::JobState;
@@ -139,9 +161,34 @@ impl Jobs {
         params: &serde_json::Value,
     ) -> Result<String, JobError> {
         let id = format!("job_{}", ulid::Ulid::generate());
-        self.conn().execute(
+        let conn = self.conn();
+        // The id goes to a client at once: this commit is fsynced whatever the connection's
+        // default (see the module docs); the previous setting is restored afterwards.
+        let before: i64 = conn.query_row("PRAGMA synchronous", [], |r| r.get(0))?;
+        conn.execute_batch("PRAGMA synchronous=FULL")?;
+        let inserted = conn.execute(
             "INSERT INTO jobs (id, state, interface, method, params, owner, created_at) VALUES (?1, 'queued', ?2, ?3, ?4, ?5, ?6)",
             params![id, interface, method, params.to_string(), self.owner, now_rfc3339()],
+        );
+        conn.execute_batch(&format!("PRAGMA synchronous={before}"))?;
+        inserted?;
+        Ok(id)
+    }
+
+    /// Creates a job directly in `running` state owned by this process, in one commit; returns
+    /// its id. For synchronous calls, which start at once: it replaces `create` + `mark_running`
+    /// (two commits). If this process dies, the next open marks the job `interrupted`.
+    pub fn create_running(
+        &self,
+        interface: &str,
+        method: &str,
+        params: &serde_json::Value,
+    ) -> Result<String, JobError> {
+        let id = format!("job_{}", ulid::Ulid::generate());
+        let now = now_rfc3339();
+        self.conn().execute(
+            "INSERT INTO jobs (id, state, interface, method, params, owner, created_at, started_at) VALUES (?1, 'running', ?2, ?3, ?4, ?5, ?6, ?6)",
+            params![id, interface, method, params.to_string(), self.owner, now],
         )?;
         Ok(id)
     }

@@ -2,12 +2,22 @@
 //! package closures and the experiment registry, in one directory.
 //!
 //! ```text
-//! <store>/capsci.db            SQLite (WAL, synchronous=FULL): records, checkpoints, jobs,
+//! <store>/capsci.db            SQLite (WAL; see Durability below): records, checkpoints, jobs,
 //!                              artifact metadata, closures, hash caches, experiments
 //! <store>/objects/ab/cdef...   artifact bytes, named by their BLAKE3 hash
 //! <store>/tmp/                 temporary files of artifact writes (same file system)
 //! <store>/keys/checkpoint.key  the ed25519 key that signs checkpoints of the chain head
 //! ```
+//!
+//! # Durability
+//!
+//! Artifact bytes are fsynced (file and directory) before a put returns. Provenance records,
+//! checkpoints and experiments commit with `synchronous=FULL`. Artifact metadata and job
+//! transitions commit with `synchronous=NORMAL`: durable across kill -9 at once, and across power
+//! loss as soon as a later FULL commit returns, because WAL commits become durable in commit
+//! order. Store a call's artifacts before appending the record that names them, and the record's
+//! acknowledgement covers them. The reasoning is written out in `db.rs`; the jobs' exact
+//! guarantee in [`jobs`].
 //!
 //! [`Store::open`] gives access to everything; artifacts and records sit behind the narrow
 //! [`BlobStore`] and [`RecordStore`] traits so that S3-compatible storage and PostgreSQL can be
@@ -108,6 +118,42 @@ impl ArtifactStore {
     /// Stores bytes; returns their content address.
     pub fn put_bytes(&self, bytes: &[u8], media_type: &str) -> Result<ArtifactId, BlobError> {
         self.put_reader(bytes, media_type)
+    }
+
+    /// Stores several artifacts (bytes and media type each) as one batch; returns their ids in
+    /// order. Items already stored, or repeated within the batch, are not written again. Every
+    /// object is fsynced and renamed into place, and its directory fsynced, before the metadata
+    /// of the whole batch is inserted in one transaction.
+    ///
+    /// The metadata commit does not fsync on its own (see "Durability" in the crate docs): it is
+    /// durable against kill -9 at once and against power loss as soon as any
+    /// later `synchronous=FULL` commit on this database returns, such as the provenance record
+    /// that names these artifacts. Callers must therefore store artifacts *before* appending the
+    /// record that cites them, which is the natural order anyway.
+    pub fn put_batch(&self, items: &[(&[u8], &str)]) -> Result<Vec<ArtifactId>, BlobError> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let bytes: Vec<&[u8]> = items.iter().map(|(b, _)| *b).collect();
+        let stored = self.blobs.put_batch(&bytes)?;
+        let now = util::now_rfc3339();
+        let mut conn = self.meta.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO artifacts (id, size, media_type, created_at) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for ((id, size), (_, media_type)) in stored.iter().zip(items) {
+                insert.execute(rusqlite::params![
+                    id.as_str(),
+                    *size as i64,
+                    media_type,
+                    now
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(stored.into_iter().map(|(id, _)| id).collect())
     }
 
     /// Opens an artifact; the reader fails (`InvalidData`) at end of stream if the bytes are not
@@ -220,6 +266,9 @@ impl Store {
         std::fs::create_dir_all(&keys).map_err(unavailable)?;
         let db_path = dir.join("capsci.db");
         let shared = Arc::new(Mutex::new(db::open(&db_path)?));
+        // Artifact metadata and job transitions commit without their own fsync (see the crate
+        // docs, "Durability"); records, checkpoints and experiments keep synchronous=FULL.
+        let relaxed = Arc::new(Mutex::new(db::open_with(&db_path, db::Sync::Normal)?));
         let blobs: Arc<dyn BlobStore> = Arc::new(DirBlobStore::open(dir)?);
         let key = log::load_or_create_key(&keys.join("checkpoint.key"))?;
         // The log reads on its own connection, so a long verify does not hold up jobs.
@@ -227,13 +276,13 @@ impl Store {
         let records: Arc<dyn RecordStore> =
             Arc::new(SqliteRecordStore::open(&db_path, log_reader)?);
         let log = ProvenanceLog::new(records, blobs.clone(), shared.clone(), key);
-        let jobs = Jobs::new(shared.clone());
+        let jobs = Jobs::new(relaxed.clone());
         let recovered = jobs.recover_interrupted()?;
         Ok(Store {
             dir: dir.to_path_buf(),
             artifacts: ArtifactStore {
                 blobs,
-                meta: shared.clone(),
+                meta: relaxed,
             },
             log,
             jobs,
