@@ -87,6 +87,8 @@ struct Location {
 struct CallOptions {
   # Options every method accepts.
   limits @0 :Limits;
+  # Of these, `wallS` is the call's timeout (for `OptimizationSolver.solve`, `opt.timeLimitS` is);
+  # the other limits are the service's defaults clamped to the grant's `maxLimits`.
   seed @1 :UInt64;
   hasSeed @2 :Bool;
   detach @3 :Bool;  # return as soon as the job is queued; use the Job capability to follow it

@@ -37,6 +37,9 @@ fn call_error(error: CallError) -> Error {
 pub struct Shared {
     service: Arc<Service>,
     running: Mutex<HashMap<String, CancelToken>>,
+    /// One root session per token, so every connection opened with the same token counts
+    /// against the same quotas (a token holder cannot multiply its quota by reconnecting).
+    token_roots: Mutex<HashMap<String, Session>>,
 }
 
 impl Shared {
@@ -45,6 +48,7 @@ impl Shared {
         Arc::new(Shared {
             service,
             running: Mutex::new(HashMap::new()),
+            token_roots: Mutex::new(HashMap::new()),
         })
     }
 
@@ -947,18 +951,30 @@ impl session_capnp::gateway::Server for GatewayImpl {
         mut results: session_capnp::gateway::SessionResults,
     ) -> Result<(), Error> {
         let token = params.get()?.get_token()?.to_string()?;
-        let tokens = self.tokens.clone();
-        let resolved = tokio::task::spawn_blocking(move || tokens.resolve(&token))
+        let (tokens, key) = (self.tokens.clone(), token.clone());
+        let resolved = tokio::task::spawn_blocking(move || tokens.resolve(&key))
             .await
             .map_err(failed)?
             .map_err(|e| failed(format!("refused: {e}")))?;
-        let session = self.shared.service.session(
-            resolved.grant,
-            Principal {
-                id: resolved.principal,
-                runner: resolved.runner,
-            },
-        );
+        // Resolved again on every connection (a revoked token is refused at once); the quota
+        // ledger is the token's, shared by all its connections.
+        let principal = Principal {
+            id: resolved.principal,
+            runner: resolved.runner,
+        };
+        let root = {
+            let mut roots = lock(&self.shared.token_roots);
+            let root = roots.entry(token).or_insert_with(|| {
+                self.shared
+                    .service
+                    .session(resolved.grant.clone(), principal.clone())
+            });
+            if root.grant() != &resolved.grant || root.principal() != &principal {
+                *root = self.shared.service.session(resolved.grant, principal);
+            }
+            root.clone()
+        };
+        let session = root.attenuate(root.grant(), root.principal().clone());
         results
             .get()
             .set_session(session_client(self.shared.clone(), session));

@@ -383,6 +383,43 @@ fn concurrent_calls_beyond_the_quota_are_refused_with_the_quota_named() {
 }
 
 #[test]
+fn a_token_quota_holds_across_connections() {
+    let store = temp_store("token-quota");
+    let service = open(&store, 0);
+    let server = serve(
+        &service,
+        vec![Addr::parse("127.0.0.1:0").expect("addr")],
+        false,
+    );
+    let addr = server.addrs[0].clone();
+    let token = TokenStore::open(&store)
+        .expect("tokens")
+        .issue(&TokenGrant {
+            grant: only(Interface::NumberTheory, "eval", 1),
+            principal: "agent:one-at-a-time".into(),
+            runner: serde_json::Value::Null,
+        })
+        .expect("issue");
+    local(async {
+        // Two connections with the same token: one concurrent job between them.
+        let first = client::connect(&addr, Some(&token)).await.expect("connect");
+        let second = client::connect(&addr, Some(&token)).await.expect("connect");
+        let long = gp("while(1, )", Some(3.0));
+        let (a, b) = tokio::join!(
+            client::call(&first, &long, false),
+            client::call(&second, &long, false)
+        );
+        let refused = match (a, b) {
+            (Ok(_), Err(e)) | (Err(e), Ok(_)) => e.to_string(),
+            (a, b) => panic!("exactly one of the two must run: {a:?} / {b:?}"),
+        };
+        assert!(refused.contains("concurrent_jobs"), "{refused}");
+    });
+    server.stop().expect("stop");
+    let _ = std::fs::remove_dir_all(store);
+}
+
+#[test]
 fn a_detached_job_cancelled_ends_cancelled_and_shutdown_removes_the_socket() {
     let store = temp_store("detach");
     let service = open(&store, 0);
