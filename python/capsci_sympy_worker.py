@@ -333,7 +333,8 @@ def parse(source, what="expr"):
         line, col = _source_location(source, rewritten, origin, exc.lineno, exc.offset)
         raise InvalidInput(f"{what}: {exc.msg}", line, col) from None
     except (ValueError, MemoryError, RecursionError) as exc:
-        raise InvalidInput(f"{what}: {exc}") from None
+        detail = str(exc) or "too deeply nested for the parser"
+        raise InvalidInput(f"{what}: {detail} ({type(exc).__name__})") from None
     return Builder(rewritten).build(tree)
 
 

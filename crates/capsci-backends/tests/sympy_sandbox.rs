@@ -423,6 +423,12 @@ fn huge_work_ends_as_resource_exceeded_or_timeout() {
     assert_eq!(r.status, EvalStatus::ResourceExceeded, "{:?}", r.result);
     let r = call(&req("simplify", "factorial(10**9)"));
     assert_eq!(r.status, EvalStatus::ResourceExceeded, "{:?}", r.result);
+    // Input too deep to walk or to parse: a typed answer, not a crash.
+    let long_sum = vec!["x"; 15_000].join("+");
+    let r = call(&req("simplify", &long_sum));
+    assert_eq!(r.status, EvalStatus::ResourceExceeded, "{:?}", r.result);
+    let r = call(&req("simplify", &format!("{}x", "-".repeat(100_000))));
+    assert_eq!(r.status, EvalStatus::InvalidInput, "{:?}", r.result);
     // Work below the pre-checks but beyond the limits: the sandbox ends it.
     let limits = Limits {
         wall_s: 3.0,
