@@ -299,6 +299,42 @@ fn pigeonhole_with_one_second_is_timeout_on_both_solvers() {
 }
 
 #[test]
+fn a_memory_hungry_problem_is_resource_exceeded() {
+    // Bit-blasting a 4096-bit multiplier needs far more than 200 MiB.
+    let one = format!("#x{}1", "0".repeat(1023));
+    let text = format!(
+        "(set-logic QF_BV)\n(declare-const a (_ BitVec 4096))\n(declare-const b (_ BitVec 4096))\n(assert (= (bvmul a b) (bvadd a b {one})))\n(assert (bvugt a {one}))\n(assert (bvugt b {one}))\n(check-sat)\n"
+    );
+    let env = env();
+    let runner = SandboxRunner {
+        sandbox: &env.sandbox,
+        spares: Vec::new(),
+    };
+    let options = SmtOptions {
+        timeout_ms: 60_000,
+        memory_mb: 200,
+        seed: 1,
+    };
+    for backend in SmtBackend::ALL {
+        let answer = check(
+            &runner,
+            &env.setups,
+            BackendChoice::One(backend),
+            &text,
+            &options,
+            &CancelToken::new(),
+        );
+        assert_eq!(
+            answer.status,
+            SmtStatus::ResourceExceeded,
+            "{backend:?}: {:?} exit {}",
+            answer.result,
+            answer.answers[0].exit()
+        );
+    }
+}
+
+#[test]
 fn malformed_input_is_invalid_input_with_the_line() {
     let text = "(set-logic QF_LIA)\n(declare-const x Int)\n(assert (> y 1))\n(check-sat)\n";
     for answer in [z3(text), cvc5(text)] {
