@@ -335,6 +335,15 @@ fn a_memory_hungry_problem_is_resource_exceeded() {
 }
 
 #[test]
+fn unknown_keeps_the_solvers_reason() {
+    let text = "(declare-fun f (Int) Int)\n(assert (forall ((x Int)) (> (f x) (* x x))))\n(assert (forall ((x Int)) (< (f x) (f (+ x 1)))))\n(check-sat)\n";
+    let answer = cvc5(text);
+    assert_eq!(answer.status, SmtStatus::Unknown, "{:?}", answer.result);
+    assert_eq!(answer.result.reason_unknown.as_deref(), Some("incomplete"));
+    assert_eq!(answer.evidence, Evidence::Advisory);
+}
+
+#[test]
 fn malformed_input_is_invalid_input_with_the_line() {
     let text = "(set-logic QF_LIA)\n(declare-const x Int)\n(assert (> y 1))\n(check-sat)\n";
     for answer in [z3(text), cvc5(text)] {
