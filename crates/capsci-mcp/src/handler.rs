@@ -3,6 +3,7 @@
 //! cancels the job's sandbox), and the session's artifacts as `capsci://artifact/<id>` resources.
 
 use crate::tools::{self, ToolKind, ARTIFACT_URI_PREFIX, ENVELOPE_SCHEMA_URI};
+use crate::workspace::Workspace;
 use base64::Engine;
 use capsci_sandbox::CancelToken;
 use capsci_service::tokens::TokenGrant;
@@ -149,6 +150,7 @@ enum Authority {
 pub struct McpServer {
     slot: ServiceSlot,
     authority: Authority,
+    workspace: Option<Arc<Workspace>>,
 }
 
 impl McpServer {
@@ -168,13 +170,22 @@ impl McpServer {
                 front_end,
                 holder: Arc::new(OnceLock::new()),
             },
+            workspace: None,
         }
+    }
+
+    /// Lets the proof tools name projects by `path` inside `workspace` (a directory the local
+    /// user granted at server start).
+    pub fn with_workspace(mut self, workspace: Workspace) -> Self {
+        self.workspace = Some(Arc::new(workspace));
+        self
     }
 
     pub(crate) fn with_tokens(slot: ServiceSlot, sessions: Arc<TokenSessions>) -> Self {
         McpServer {
             slot,
             authority: Authority::Token(sessions),
+            workspace: None,
         }
     }
 
@@ -370,7 +381,7 @@ impl ServerHandler for McpServer {
         };
         let tools = tools::granted_tools(&allowed)
             .iter()
-            .map(tools::tool_definition)
+            .map(|tool| tools::tool_definition(tool, self.workspace.is_some()))
             .collect();
         Ok(ListToolsResult::with_all_items(tools))
     }
@@ -394,7 +405,14 @@ impl ServerHandler for McpServer {
                     None,
                 )
             })?;
-        let call = match tools::call_request(kind, request.arguments.unwrap_or_default()) {
+        let arguments = request.arguments.unwrap_or_default();
+        let workspace = self.workspace.clone();
+        let parsed = tokio::task::spawn_blocking(move || {
+            tools::call_request(kind, arguments, workspace.as_deref())
+        })
+        .await
+        .map_err(|e| McpError::internal_error(format!("argument task: {e}"), None))?;
+        let call = match parsed {
             Ok(call) => call,
             Err(e) => {
                 return Ok(CallToolResult::error(vec![ContentBlock::text(e.to_string())]).into())

@@ -16,10 +16,12 @@ pub mod handler;
 pub mod http;
 pub mod stdio;
 pub mod tools;
+pub mod workspace;
 
 pub use handler::{McpServer, ServiceSlot};
 pub use http::{serve_http, serve_http_on};
 pub use stdio::{run_stdio, serve_guarded, StdioConfig, MAX_REQUEST_BYTES};
+pub use workspace::{Workspace, WorkspaceError};
 
 use std::net::SocketAddr;
 
@@ -50,6 +52,9 @@ pub enum McpError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The workspace directory is unusable.
+    #[error(transparent)]
+    Workspace(#[from] workspace::WorkspaceError),
     /// The token store could not be opened.
     #[error("mcp http: token store: {source}")]
     Tokens {

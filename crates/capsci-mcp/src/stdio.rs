@@ -29,6 +29,8 @@ pub struct StdioConfig {
     pub grant: Grant,
     /// The principal calls are recorded for.
     pub principal: String,
+    /// A directory whose proof projects `proof_checker_*` may name by `path`.
+    pub workspace: Option<PathBuf>,
 }
 
 impl StdioConfig {
@@ -38,6 +40,7 @@ impl StdioConfig {
             store_dir,
             grant,
             principal: "agent:mcp-stdio".into(),
+            workspace: None,
         }
     }
 
@@ -59,10 +62,18 @@ pub fn run_stdio(config: StdioConfig) -> Result<(), Error> {
         .enable_all()
         .build()
         .map_err(|source| Error::Runtime { source })?;
+    let workspace = config
+        .workspace
+        .as_deref()
+        .map(crate::workspace::Workspace::open)
+        .transpose()?;
     runtime.block_on(async move {
         let slot = ServiceSlot::lazy(config.service_config());
         slot.warm();
-        let server = McpServer::with_grant(slot, config.grant, config.principal, "mcp-stdio");
+        let mut server = McpServer::with_grant(slot, config.grant, config.principal, "mcp-stdio");
+        if let Some(workspace) = workspace {
+            server = server.with_workspace(workspace);
+        }
         serve_guarded(server, tokio::io::stdin(), tokio::io::stdout()).await
     })
 }

@@ -3,6 +3,7 @@
 //! from the typed requests of `capsci_core::request`, compact output schemas, the translation
 //! of tool arguments into a [`CallRequest`], and the one-line summary of an envelope.
 
+use crate::workspace::{Workspace, WorkspaceError};
 use capsci_core::request::{
     CasRequest, GoalsRequest, GpRequest, OptRequest, ProofRequest, SmtRequest,
 };
@@ -171,8 +172,36 @@ fn compact_schema<T: JsonSchema>() -> Map<String, Value> {
     object
 }
 
-/// The input schema of a tool, restricted to what the grant allows.
-fn input_schema(tool: &GrantedTool) -> Map<String, Value> {
+/// Lets a proof tool take `path` (inside the workspace) instead of inline files.
+fn add_path(schema: &mut Map<String, Value>, inline: &str, what: &str) {
+    if let Some(Value::Object(props)) = schema.get_mut("properties") {
+        props.insert(
+            "path".into(),
+            json!({"type": "string", "description": format!("{what} inside the server's workspace, instead of `{inline}`.")}),
+        );
+    }
+    if let Some(Value::Array(required)) = schema.get_mut("required") {
+        required.retain(|r| r != inline);
+    }
+}
+
+/// The input schema of a tool, restricted to what the grant allows; with a workspace, the proof
+/// tools also take `path`.
+fn input_schema(tool: &GrantedTool, workspace: bool) -> Map<String, Value> {
+    let mut schema = input_schema_inline(tool);
+    if workspace {
+        match tool.kind {
+            ToolKind::ProofCheckerCheck => {
+                add_path(&mut schema, "files", "A .v file or project directory")
+            }
+            ToolKind::ProofCheckerGoals => add_path(&mut schema, "file", "A .v file"),
+            _ => {}
+        }
+    }
+    schema
+}
+
+fn input_schema_inline(tool: &GrantedTool) -> Map<String, Value> {
     match tool.kind {
         ToolKind::NumberTheoryEval => compact_schema::<GpRequest>(),
         ToolKind::ComputerAlgebra => {
@@ -213,8 +242,8 @@ fn output_schema(tool: &GrantedTool) -> Map<String, Value> {
     }
 }
 
-/// The MCP tool definition of a granted tool.
-pub fn tool_definition(tool: &GrantedTool) -> Tool {
+/// The MCP tool definition of a granted tool (`workspace`: whether proof tools take `path`).
+pub fn tool_definition(tool: &GrantedTool, workspace: bool) -> Tool {
     let annotations = ToolAnnotations::new()
         .read_only(true)
         .idempotent(false)
@@ -222,7 +251,7 @@ pub fn tool_definition(tool: &GrantedTool) -> Tool {
     Tool::new(
         tool.kind.name(),
         tool.kind.description(),
-        Arc::new(input_schema(tool)),
+        Arc::new(input_schema(tool, workspace)),
     )
     .with_raw_output_schema(Arc::new(output_schema(tool)))
     .with_annotations(annotations)
@@ -240,10 +269,71 @@ pub enum ArgumentError {
         /// What serde found wrong.
         source: serde_json::Error,
     },
+    /// `path` was given but the server has no workspace.
+    #[error("{tool}: `path` needs a workspace, and this server has none; send the files inline")]
+    NoWorkspace {
+        /// The tool.
+        tool: &'static str,
+    },
+    /// `path` was given together with inline files, or is not a string.
+    #[error("{tool}: give either `path` (a string) or `{inline}`, not both")]
+    PathAndInline {
+        /// The tool.
+        tool: &'static str,
+        /// The inline argument.
+        inline: &'static str,
+    },
+    /// The path could not be used.
+    #[error(transparent)]
+    Workspace(#[from] WorkspaceError),
+    /// `proof_checker_goals` needs exactly one `.v` file.
+    #[error("proof_checker_goals: path {0:?} is not a single .v file")]
+    NotOneFile(String),
 }
 
-/// Turns a tool's arguments into the typed call request.
-pub fn call_request(kind: ToolKind, arguments: JsonObject) -> Result<CallRequest, ArgumentError> {
+/// Replaces a proof tool's `path` argument by the files it names in the workspace.
+fn expand_path(
+    kind: ToolKind,
+    arguments: &mut JsonObject,
+    workspace: Option<&Workspace>,
+) -> Result<(), ArgumentError> {
+    let inline = match kind {
+        ToolKind::ProofCheckerCheck => "files",
+        ToolKind::ProofCheckerGoals => "file",
+        _ => return Ok(()),
+    };
+    let Some(path) = arguments.remove("path") else {
+        return Ok(());
+    };
+    let tool = kind.name();
+    let Some(workspace) = workspace else {
+        return Err(ArgumentError::NoWorkspace { tool });
+    };
+    let (Value::String(path), false) = (path, arguments.contains_key(inline)) else {
+        return Err(ArgumentError::PathAndInline { tool, inline });
+    };
+    let mut files = workspace.project(&path)?;
+    let value = if kind == ToolKind::ProofCheckerGoals {
+        if files.len() != 1 || !files[0].path.ends_with(".v") {
+            return Err(ArgumentError::NotOneFile(path));
+        }
+        serde_json::to_value(files.remove(0))
+    } else {
+        serde_json::to_value(files)
+    };
+    let value = value.map_err(|source| ArgumentError::Schema { tool, source })?;
+    arguments.insert(inline.into(), value);
+    Ok(())
+}
+
+/// Turns a tool's arguments into the typed call request (a proof tool's `path` is read from the
+/// workspace first).
+pub fn call_request(
+    kind: ToolKind,
+    mut arguments: JsonObject,
+    workspace: Option<&Workspace>,
+) -> Result<CallRequest, ArgumentError> {
+    expand_path(kind, &mut arguments, workspace)?;
     let value = Value::Object(arguments);
     let schema = |source| ArgumentError::Schema {
         tool: kind.name(),
@@ -350,7 +440,7 @@ mod tests {
         let tools = granted_tools(&allowed);
         let names: Vec<&str> = tools.iter().map(|t| t.kind.name()).collect();
         assert_eq!(names, ["computer_algebra", "smt_solver_check"]);
-        let schema = input_schema(&tools[0]);
+        let schema = input_schema(&tools[0], false);
         assert_eq!(schema["properties"]["op"]["enum"], json!(["diff"]));
     }
 
@@ -358,7 +448,7 @@ mod tests {
     fn schemas_are_inlined_and_arguments_parse_in_the_cli_words() {
         let tools = granted_tools(&full());
         for tool in &tools {
-            let text = serde_json::to_string(&input_schema(tool)).expect("json");
+            let text = serde_json::to_string(&input_schema(tool, true)).expect("json");
             assert!(
                 !text.contains("$ref"),
                 "{} schema has a $ref",
@@ -374,7 +464,7 @@ mod tests {
         let Value::Object(args) = args else {
             panic!("object")
         };
-        let request = call_request(ToolKind::SmtSolverCheck, args).expect("parse");
+        let request = call_request(ToolKind::SmtSolverCheck, args, None).expect("parse");
         assert_eq!(request.interface(), Interface::SmtSolver);
     }
 
@@ -383,7 +473,33 @@ mod tests {
         let Value::Object(args) = json!({"expr": "1+1", "tiemout_s": 3}) else {
             panic!("object")
         };
-        let error = call_request(ToolKind::NumberTheoryEval, args).expect_err("refused");
+        let error = call_request(ToolKind::NumberTheoryEval, args, None).expect_err("refused");
         assert!(error.to_string().contains("tiemout_s"), "{error}");
+    }
+
+    #[test]
+    fn path_needs_a_workspace_and_excludes_inline_files() {
+        let Value::Object(args) = json!({"path": "A.v"}) else {
+            panic!("object")
+        };
+        let error = call_request(ToolKind::ProofCheckerCheck, args, None).expect_err("refused");
+        assert!(
+            matches!(error, ArgumentError::NoWorkspace { .. }),
+            "{error}"
+        );
+        let tools = granted_tools(&full());
+        let check = tools
+            .iter()
+            .find(|t| t.kind == ToolKind::ProofCheckerCheck)
+            .expect("check");
+        let with = input_schema(check, true);
+        assert!(with["properties"].get("path").is_some());
+        assert!(!with["required"]
+            .as_array()
+            .expect("required")
+            .contains(&json!("files")));
+        assert!(input_schema(check, false)["properties"]
+            .get("path")
+            .is_none());
     }
 }

@@ -254,3 +254,59 @@ async fn an_exhausted_quota_is_a_tool_error_and_no_job_runs() {
     );
     client.cancel().await.expect("close");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proofs_can_name_a_workspace_path_and_cannot_leave_it() {
+    let store = TempStore::new("workspace");
+    let service = service(&store, 0);
+    let ws = store.0.join("ws");
+    std::fs::create_dir_all(&ws).expect("ws");
+    std::fs::write(
+        ws.join("Plus.v"),
+        "Theorem plus_O : forall n : nat, 0 + n = n.\nProof. intros n. reflexivity. Qed.\n",
+    )
+    .expect("Plus.v");
+    std::fs::write(
+        store.0.join("Outside.v"),
+        "Theorem t : True. Proof. exact I. Qed.\n",
+    )
+    .expect("outside");
+    std::os::unix::fs::symlink(store.0.join("Outside.v"), ws.join("Link.v")).expect("link");
+    let server = capsci_mcp::McpServer::with_grant(
+        capsci_mcp::ServiceSlot::ready(service),
+        Grant::scientific_base(),
+        "agent:test",
+        "mcp-stdio",
+    )
+    .with_workspace(capsci_mcp::Workspace::open(&ws).expect("workspace"));
+    let (client, _) = connect_server(server).await;
+
+    let listed = client.list_tools(None).await.expect("tools/list");
+    let check = listed
+        .tools
+        .iter()
+        .find(|t| t.name == "proof_checker_check")
+        .expect("proof tool");
+    assert!(check.input_schema["properties"].get("path").is_some());
+
+    let result = call(&client, "proof_checker_check", json!({"path": "Plus.v"})).await;
+    let env = envelope(&result);
+    assert_eq!(env["status"], "accepted", "{env}");
+    assert!(env["result"]["theorems"]
+        .as_array()
+        .expect("theorems")
+        .iter()
+        .any(|t| t["name"].as_str().unwrap_or("").contains("plus_O")));
+
+    for escape in [
+        "../Outside.v",
+        "Link.v",
+        "/etc/passwd",
+        "sub/../../Outside.v",
+    ] {
+        let result = call(&client, "proof_checker_check", json!({"path": escape})).await;
+        assert_eq!(result.is_error, Some(true), "{escape} must be refused");
+        assert!(result.structured_content.is_none(), "{escape} made a job");
+    }
+    client.cancel().await.expect("close");
+}

@@ -12,11 +12,22 @@ use std::process::ExitCode;
 /// `scientific-base` profile). The store opens in the background, so `initialize` is answered
 /// at once.
 pub fn run_stdio(cli: &Cli, grant: Option<&Path>) -> anyhow::Result<ExitCode> {
+    run_stdio_with(cli, grant, None)
+}
+
+/// [`run_stdio`], and with `workspace` the proof tools may also name a `.v` file or project
+/// directory inside it by `path` (never outside it: no `..`, no symbolic link out).
+pub fn run_stdio_with(
+    cli: &Cli,
+    grant: Option<&Path>,
+    workspace: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
     let grant = match grant {
         Some(path) => Grant::load(path)?,
         None => Grant::scientific_base(),
     };
-    let config = StdioConfig::new(store_dir(cli)?, grant);
+    let mut config = StdioConfig::new(store_dir(cli)?, grant);
+    config.workspace = workspace.map(Path::to_path_buf);
     capsci_mcp::run_stdio(config)?;
     Ok(ExitCode::SUCCESS)
 }

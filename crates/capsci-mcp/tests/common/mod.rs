@@ -76,14 +76,19 @@ pub async fn connect(
     service: Arc<Service>,
     grant: Grant,
 ) -> (RunningService<RoleClient, Recorder>, Recorder) {
-    let (client_side, server_side) = tokio::io::duplex(1 << 20);
-    let (server_read, server_write) = tokio::io::split(server_side);
     let server = McpServer::with_grant(
         ServiceSlot::ready(service),
         grant,
         "agent:test",
         "mcp-stdio",
     );
+    connect_server(server).await
+}
+
+/// Connects an rmcp client to `server` over pipes, through the framing guard.
+pub async fn connect_server(server: McpServer) -> (RunningService<RoleClient, Recorder>, Recorder) {
+    let (client_side, server_side) = tokio::io::duplex(1 << 20);
+    let (server_read, server_write) = tokio::io::split(server_side);
     tokio::spawn(async move {
         let _ = serve_guarded(server, server_read, server_write).await;
     });
