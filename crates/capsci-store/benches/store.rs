@@ -366,8 +366,11 @@ fn record_call_batched(store: &Store, n: u64) {
         .unwrap();
 }
 
+/// A way of recording one call, named.
+type RecordCase = (&'static str, fn(&Store, u64));
+
 fn one_call_recording(rounds: u64) {
-    let cases: [(&str, fn(&Store, u64)); 2] = [
+    let cases: [RecordCase; 2] = [
         (
             "one by one (5 put_bytes + create + mark_running + finish + append)",
             record_call_one_by_one,

@@ -281,7 +281,8 @@ impl BlobStore for DirBlobStore {
     /// every new object's temp file is written, then all are fsynced at once (on ext4,
     /// concurrent fsyncs share one journal commit), renamed into place, and each touched fan-out
     /// directory is fsynced once, again concurrently. Ids already present (in the store or
-    /// earlier in the batch) are not written again. Each object is still renamed into place only
+    /// earlier in the batch) are not written again, unless the stored bytes differ from the item
+    /// (a damaged object), which is then replaced. Each object is still renamed into place only
     /// after its bytes are on disk, so a reader never sees a partial object.
     fn put_batch(&self, items: &[&[u8]]) -> Result<Vec<(ArtifactId, u64)>, BlobError> {
         let ids: Vec<ArtifactId> = items.iter().map(|b| ArtifactId::of_bytes(b)).collect();
@@ -294,9 +295,11 @@ impl BlobStore for DirBlobStore {
             }
             let dest = self.object_path(id);
             let dir = dest.parent().unwrap_or(&self.objects).to_path_buf();
+            // A present object is compared with the item (cheap next to a write and fsync): one
+            // whose bytes were damaged is written again and renamed over, so the batch heals it.
             // A present object's directory is fsynced too, in case its writer died between its
             // rename and its directory fsync (as `put_reader` does).
-            if !dest.exists() {
+            if !same_content(&dest, items[i]) {
                 fresh.push((i, dest));
             }
             dirs.insert(dir);
@@ -388,6 +391,32 @@ impl BlobStore for DirBlobStore {
 fn io_error(step: &'static str, path: &Path) -> impl FnOnce(io::Error) -> BlobError {
     let path = path.to_path_buf();
     move |source| BlobError::Io { step, path, source }
+}
+
+/// Whether the file at `path` holds exactly `bytes` (false if it is missing or unreadable).
+fn same_content(path: &Path, bytes: &[u8]) -> bool {
+    let Ok(mut file) = File::open(path) else {
+        return false;
+    };
+    match file.metadata() {
+        Ok(m) if m.len() == bytes.len() as u64 => {}
+        _ => return false,
+    }
+    let mut buf = vec![0u8; bytes.len().clamp(1, 1 << 20)];
+    let mut offset = 0;
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => return offset == bytes.len(),
+            Ok(n) => {
+                if bytes.get(offset..offset + n) != Some(&buf[..n]) {
+                    return false;
+                }
+                offset += n;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
 }
 
 /// A batch's temp files: paths still to remove if the batch fails before renaming them, and the

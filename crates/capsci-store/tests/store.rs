@@ -29,7 +29,11 @@ fn zz_child_entry() {
                 .jobs()
                 .create("NumberTheory", "eval", &serde_json::json!({"expr": "1+1"}))
                 .expect("create queued");
-            println!("JOBS {id} {queued}");
+            let sync = store
+                .jobs()
+                .create_running("NumberTheory", "eval", &serde_json::json!({"expr": "2+2"}))
+                .expect("create running");
+            println!("JOBS {id} {queued} {sync}");
             // Hold the jobs until killed (or until the parent closes stdin).
             let mut buf = String::new();
             let _ = std::io::stdin().read_line(&mut buf);
@@ -316,12 +320,12 @@ fn jobs_of_a_killed_process_come_back_interrupted_and_a_live_owner_keeps_its_job
                 .split_whitespace()
                 .map(String::from)
                 .collect();
-            ids = Some((parts[0].clone(), parts[1].clone()));
+            ids = Some((parts[0].clone(), parts[1].clone(), parts[2].clone()));
             break;
         }
         line.clear();
     }
-    let (running, queued) = ids.expect("child reported its jobs");
+    let (running, queued, sync) = ids.expect("child reported its jobs");
     // The owner is alive: opening the store elsewhere leaves its jobs alone.
     let other = Store::open(dir.path()).expect("open while child lives");
     assert!(other.recovered_jobs().is_empty());
@@ -335,7 +339,7 @@ fn jobs_of_a_killed_process_come_back_interrupted_and_a_live_owner_keeps_its_job
     let store = Store::open(dir.path()).expect("reopen");
     let mut recovered = store.recovered_jobs().to_vec();
     recovered.sort();
-    let mut expected = vec![running.clone(), queued.clone()];
+    let mut expected = vec![running.clone(), queued.clone(), sync.clone()];
     expected.sort();
     assert_eq!(recovered, expected);
     let job = store.jobs().get(&running).expect("get").expect("job");
@@ -345,6 +349,180 @@ fn jobs_of_a_killed_process_come_back_interrupted_and_a_live_owner_keeps_its_job
         store.jobs().get(&queued).expect("get").expect("job").state,
         JobState::Interrupted
     );
+    // A job created directly as running (one commit, no fsync of its own) survived the kill and
+    // was recovered like the others.
+    let job = store.jobs().get(&sync).expect("get").expect("job");
+    assert_eq!(job.state, JobState::Interrupted);
+    assert!(job.started_at.is_some());
+    assert!(job.error.expect("reason").contains("stopped"));
+}
+
+#[test]
+fn create_running_makes_a_running_job_owned_by_this_process_that_can_finish() {
+    let dir = TempDir::new("create-running");
+    let store = Store::open(dir.path()).expect("open");
+    let params = serde_json::json!({"expr": "factor(2^64+1)"});
+    let id = store
+        .jobs()
+        .create_running("NumberTheory", "eval", &params)
+        .expect("create running");
+    assert!(id.starts_with("job_"));
+    let job = store.jobs().get(&id).expect("get").expect("job");
+    assert_eq!(job.state, JobState::Running);
+    assert_eq!(job.owner, store.jobs().owner());
+    assert_eq!(job.params, params);
+    assert_eq!(job.started_at.as_deref(), Some(job.created_at.as_str()));
+    // Already running: it cannot be started again.
+    assert!(matches!(
+        store.jobs().mark_running(&id),
+        Err(JobError::Transition { .. })
+    ));
+    let envelope = serde_json::json!({"status": "ok"});
+    store
+        .jobs()
+        .finish(&id, JobState::Succeeded, Some(&envelope), None)
+        .expect("finish");
+    drop(store);
+    // The finish survives closing and reopening, and this dead store's job is not "recovered".
+    let store = Store::open(dir.path()).expect("reopen");
+    assert!(store.recovered_jobs().is_empty());
+    let job = store.jobs().get(&id).expect("get").expect("job");
+    assert_eq!(job.state, JobState::Succeeded);
+    assert_eq!(job.envelope, Some(envelope));
+}
+
+fn tmp_is_empty(store_dir: &std::path::Path) -> bool {
+    std::fs::read_dir(store_dir.join("tmp"))
+        .expect("tmp dir")
+        .next()
+        .is_none()
+}
+
+#[test]
+fn put_batch_stores_each_distinct_item_once_across_and_within_batches() {
+    let dir = TempDir::new("batch");
+    let store = Store::open(dir.path()).expect("open");
+    let a = store.artifacts();
+    let first: Vec<(&[u8], &str)> = vec![
+        (b"(check-sat)\n", "application/smt2"),
+        (b"sat\n", "text/plain"),
+        (b"(check-sat)\n", "application/smt2"),
+        (b"log line\n", "text/plain"),
+        (b"", "application/octet-stream"),
+    ];
+    let ids = a.put_batch(&first).expect("first batch");
+    assert_eq!(ids.len(), first.len());
+    for (id, (bytes, _)) in ids.iter().zip(&first) {
+        assert_eq!(*id, ArtifactId::of_bytes(bytes));
+    }
+    assert_eq!(ids[0], ids[2]);
+    assert_eq!(walk_count(&dir.path().join("objects")), 4);
+    // Across batches (and against a single put): present bytes are not stored again.
+    let single = a.put_bytes(b"sat\n", "text/plain").expect("single put");
+    assert_eq!(single, ids[1]);
+    let second: Vec<(&[u8], &str)> = vec![
+        (b"sat\n", "text/plain"),
+        (br#"{"status":"sat"}"#, "application/json"),
+    ];
+    let more = a.put_batch(&second).expect("second batch");
+    assert_eq!(more[0], ids[1]);
+    assert_eq!(walk_count(&dir.path().join("objects")), 5);
+    for (id, (bytes, media)) in ids.iter().zip(&first).chain(more.iter().zip(&second)) {
+        assert_eq!(a.get_bytes(id).expect("read back verified"), *bytes);
+        let meta = a.meta(id).expect("meta").expect("metadata row");
+        assert_eq!(meta.size, bytes.len() as u64);
+        assert_eq!(meta.media_type, *media);
+    }
+    assert!(tmp_is_empty(dir.path()), "no temp files are left behind");
+    drop(store);
+    // Everything is there after reopening.
+    let store = Store::open(dir.path()).expect("reopen");
+    for id in ids.iter().chain(&more) {
+        store.artifacts().verify(id).expect("verified after reopen");
+        assert!(store.artifacts().meta(id).expect("meta").is_some());
+    }
+}
+
+#[test]
+fn an_empty_batch_stores_nothing() {
+    let dir = TempDir::new("batch-empty");
+    let store = Store::open(dir.path()).expect("open");
+    assert!(store.artifacts().put_batch(&[]).expect("empty").is_empty());
+    assert_eq!(walk_count(&dir.path().join("objects")), 0);
+    assert!(tmp_is_empty(dir.path()));
+}
+
+#[test]
+fn a_ten_mib_item_goes_through_a_batch_with_small_ones() {
+    let dir = TempDir::new("batch-big");
+    let store = Store::open(dir.path()).expect("open");
+    let mut big = vec![0u8; 10 << 20];
+    std::io::copy(
+        &mut Generated {
+            left: big.len() as u64,
+            state: 11,
+        },
+        &mut &mut big[..],
+    )
+    .expect("generate");
+    let items: Vec<(&[u8], &str)> = vec![
+        (b"small input", "text/plain"),
+        (&big, "application/octet-stream"),
+        (b"small output", "text/plain"),
+    ];
+    let ids = store.artifacts().put_batch(&items).expect("batch");
+    assert_eq!(ids[1], ArtifactId::of_bytes(&big));
+    assert_eq!(store.artifacts().verify(&ids[1]).expect("verify"), 10 << 20);
+    assert_eq!(store.artifacts().get_bytes(&ids[1]).expect("read"), big);
+    assert_eq!(
+        store.artifacts().get_bytes(&ids[0]).expect("read"),
+        b"small input"
+    );
+    assert_eq!(
+        store
+            .artifacts()
+            .meta(&ids[1])
+            .expect("meta")
+            .expect("row")
+            .size,
+        10 << 20
+    );
+    assert!(tmp_is_empty(dir.path()));
+}
+
+#[test]
+fn a_batch_replaces_a_damaged_stored_object_with_the_right_bytes() {
+    let dir = TempDir::new("batch-heal");
+    let store = Store::open(dir.path()).expect("open");
+    let id = store
+        .artifacts()
+        .put_bytes(b"the right bytes", "text/plain")
+        .expect("put");
+    let hex = id.hex();
+    let path = dir.path().join("objects").join(&hex[..2]).join(&hex[2..]);
+    let mut perms = std::fs::metadata(&path).expect("stat").permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&path, perms).expect("chmod");
+    std::fs::write(&path, b"the wrong bytes").expect("damage");
+    assert!(matches!(
+        store.artifacts().get_bytes(&id),
+        Err(BlobError::Corrupt { .. })
+    ));
+    let ids = store
+        .artifacts()
+        .put_batch(&[(b"the right bytes", "text/plain"), (b"other", "text/plain")])
+        .expect("batch");
+    assert_eq!(ids[0], id);
+    assert_eq!(
+        store.artifacts().get_bytes(&id).expect("healed"),
+        b"the right bytes"
+    );
+    assert!(std::fs::metadata(&path)
+        .expect("stat")
+        .permissions()
+        .readonly());
+    assert!(tmp_is_empty(dir.path()));
 }
 
 #[test]
