@@ -504,13 +504,10 @@ pub fn check(
         });
         collect.push(PathBuf::from("o/ck.out"));
     }
-    // The assumptions file and coqchk are independent of each other: they run in parallel.
-    let mut pa = gen_args.clone();
-    pa.push("../g/Assumptions.v".into());
-    steps.push(script::Step {
-        name: "pa".into(),
-        argv: coqc(pa),
-    });
+    // The assumptions file is fed to a coqtop started at once, so that its start-up (loading
+    // the prelude) overlaps the compilation; coqchk runs beside it once the .vo files exist.
+    let mut pa = vec![COQTOP.to_string(), "-q".to_string()];
+    pa.extend(gen_args.clone());
     collect.push(PathBuf::from("o/pa.out"));
     let mut chk = vec![script::COQCHK.to_string(), "-o".to_string()];
     chk.extend(gen_args.clone());
@@ -527,14 +524,14 @@ pub fn check(
     if generated.check_text.is_some() {
         chk.extend(["-norec".to_string(), "CapsciGen.Check".to_string()]);
     }
-    steps.push(script::Step {
+    let chk = script::Step {
         name: "chk".into(),
         argv: chk,
-    });
+    };
     collect.push(PathBuf::from("o/chk.out"));
     collect.push(PathBuf::from("o/status"));
 
-    let script_text = script::render(&steps, 2);
+    let script_text = script::render_pipeline(&steps, &chk, &pa, "../g/Assumptions.v");
     for f in &project.files {
         files.push((
             PathBuf::from(format!("p/{}", f.path)),
@@ -771,7 +768,7 @@ fn interpret(
     }
     // The assumptions file.
     let pa_out = out_of("pa");
-    if rc("pa") != Some(0) {
+    if rc("pa") != Some(0) || parse::toplevel_error(&pa_out) {
         report.outcome = Some(outcome);
         return finish(
             report,

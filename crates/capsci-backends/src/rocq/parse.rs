@@ -86,6 +86,18 @@ pub fn coqc_errors(output: &str, default_file: &str) -> Vec<Diagnostic> {
     out
 }
 
+/// Whether the toplevel reported an error (it does not stop at one, so an error means a block
+/// may be missing or wrong).
+pub fn toplevel_error(output: &str) -> bool {
+    output.lines().any(|l| {
+        let mut line = l;
+        while let Some(rest) = line.strip_prefix("Coq < ") {
+            line = rest;
+        }
+        line.starts_with("Error:") || line.starts_with("Toplevel input")
+    })
+}
+
 /// One `Print Assumptions` block: the assumptions a constant depends on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Assumptions {
@@ -99,7 +111,15 @@ pub fn assumption_blocks(output: &str, count: usize) -> Vec<Option<Assumptions>>
     let mut blocks: Vec<Option<Assumptions>> = vec![None; count];
     let mut current: Option<usize> = None;
     let mut section = String::new();
-    for line in output.lines() {
+    for raw in output.lines() {
+        // coqtop's prompts prefix the first line of each answer.
+        let mut line = raw;
+        while let Some(rest) = line.strip_prefix("Coq < ") {
+            line = rest;
+        }
+        if line.starts_with("Fetching opaque proofs") {
+            continue;
+        }
         if let Some(rest) = line.strip_prefix(MARK_PREFIX) {
             let k = rest
                 .split(|c: char| !c.is_ascii_digit())
@@ -225,6 +245,14 @@ mod tests {
         let out = "fun capsci_mark_0 : Prop => capsci_mark_0\n     : Prop -> Prop\nClosed under the global context\n\
                    fun capsci_mark_1 : Prop => capsci_mark_1\n     : Prop -> Prop\nAxioms:\nClassical_Prop.classic : forall P : Prop, P \\/ ~ P\na.adm\n  : 1 = 1\n";
         let b = assumption_blocks(out, 3);
+        let top = "Welcome to Coq 8.16.1\nSkipping rcfile loading.\n\nCoq < \nCoq < fun capsci_mark_0 : Prop => capsci_mark_0\n     : Prop -> Prop\n\nCoq < Fetching opaque proofs from disk for f1\nAxioms:\nx.ax : False\n\nCoq < \n";
+        let t = assumption_blocks(top, 1);
+        assert_eq!(
+            t[0].as_ref().unwrap().entries,
+            vec![("x.ax".to_string(), "Axioms".to_string())]
+        );
+        assert!(!toplevel_error(top));
+        assert!(toplevel_error("Coq < Toplevel input, characters 0-5:\n> Print Assumptions x.\nError: The reference x was not found"));
         assert_eq!(b[0], Some(Assumptions::default()));
         assert_eq!(
             b[1].as_ref().unwrap().entries,
