@@ -29,6 +29,14 @@
 //!    checkpoint and the database file after it (SQLite's `PRAGMA synchronous` docs), so frames
 //!    of earlier commits are in the database file before the WAL is reused.
 //!
+//! Sources: <https://sqlite.org/pragma.html#pragma_synchronous> (point 4 and the NORMAL/FULL
+//! behaviour), <https://sqlite.org/wal.html> ("writers sync the WAL on every transaction commit if
+//! PRAGMA synchronous is set to FULL but omit this sync if ... NORMAL"),
+//! <https://sqlite.org/walformat.html> (recovery stops at the first invalid checksum; frame
+//! checksums chain over the previous frame), and the SQLite forum thread "Switching pragma
+//! synchronous to upgrade durability" (flushing the WAL file makes previously committed NORMAL
+//! transactions durable).
+//!
 //! Hence: store the artifacts (NORMAL), then append the record (FULL); when the append returns,
 //! the artifacts' metadata is as durable as the record. The artifact *bytes* never depend on
 //! this: each object file and its directory are fsynced before `put_batch`/`put_reader` return.
