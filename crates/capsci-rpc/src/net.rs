@@ -162,6 +162,24 @@ where
     });
 }
 
+/// The server's principal, with the connecting process's uid and pid (from the socket's peer
+/// credentials) added to the runner metadata recorded with every call.
+fn peer_principal(principal: &Principal, stream: &tokio::net::UnixStream) -> Principal {
+    let mut principal = principal.clone();
+    if let Ok(cred) = stream.peer_cred() {
+        let peer = serde_json::json!({"uid": cred.uid(), "pid": cred.pid()});
+        match &mut principal.runner {
+            serde_json::Value::Object(map) => {
+                map.insert("peer".into(), peer);
+            }
+            other => {
+                *other = serde_json::json!({"runner": other.clone(), "peer": peer});
+            }
+        }
+    }
+    principal
+}
+
 async fn accept_loop(listener: Listener, shared: Arc<Shared>, root: Session, tokens: TokenStore) {
     loop {
         match &listener {
@@ -172,7 +190,8 @@ async fn accept_loop(listener: Listener, shared: Arc<Shared>, root: Session, tok
                 };
                 // Each connection gets its own session (its own jobs and records), counting
                 // against the root session's quotas.
-                let session = root.attenuate(root.grant(), root.principal().clone());
+                let session =
+                    root.attenuate(root.grant(), peer_principal(root.principal(), &stream));
                 let client = session_client(shared.clone(), session);
                 let (r, w) = stream.into_split();
                 spawn_connection(r, w, client.client);

@@ -582,6 +582,19 @@ fn the_store_socket_forwards_command_line_calls_with_the_same_envelope() {
     let stored: Envelope =
         serde_json::from_value(stored.envelope.expect("envelope")).expect("envelope");
     assert_eq!(stored, env);
+    // The record names the calling process (the socket's peer credentials).
+    let record_id = &env.provenance.as_ref().expect("provenance").record;
+    let record = service
+        .store()
+        .log()
+        .get(record_id)
+        .expect("log")
+        .expect("record");
+    let text = serde_json::to_string(&record).expect("json");
+    assert!(
+        text.contains(&format!("\"pid\":{}", std::process::id())),
+        "{text}"
+    );
     // Detached through the socket: the job id comes back and the service runs it.
     let Reply::Detached(id) = found.call(&gp("2+2", None), true).expect("detach") else {
         panic!("expected a job id")
