@@ -93,6 +93,9 @@ pub enum Command {
         /// The grant this server holds (default: the `scientific-base` profile).
         #[arg(long, value_name = "FILE")]
         grant: Option<PathBuf>,
+        /// A directory the proof tools may read projects from by `path` (never outside it).
+        #[arg(long, value_name = "DIR")]
+        workspace: Option<PathBuf>,
     },
     /// Runs a queued job in this process (the background half of `--detach`).
     #[command(hide = true)]
@@ -108,6 +111,9 @@ pub enum Command {
         /// MCP streamable-HTTP address (127.0.0.1:PORT).
         #[arg(long, value_name = "ADDR")]
         http: Option<String>,
+        /// The grant of sessions on unix sockets (default: the `scientific-base` profile).
+        #[arg(long, value_name = "FILE")]
+        grant: Option<PathBuf>,
     },
 }
 

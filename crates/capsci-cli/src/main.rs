@@ -11,16 +11,16 @@ mod render;
 
 use clap::Parser;
 use cli::{Cli, Command};
-use commands::call;
+use commands::{call, connect};
 use std::process::ExitCode;
 
 fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
-        Command::Gp { expr, timeout } => call::run(cli, call::gp_request(expr, *timeout)),
-        Command::Cas(args) => call::run(cli, call::cas_request(args)),
-        Command::Smt { action } => call::run(cli, call::smt_request(action)?),
-        Command::Opt { action } => call::run(cli, call::opt_request(action)?),
-        Command::Proof { action } => call::run(cli, call::proof_request(action)?),
+        Command::Gp { expr, timeout } => connect::run_call(cli, call::gp_request(expr, *timeout)),
+        Command::Cas(args) => connect::run_call(cli, call::cas_request(args)),
+        Command::Smt { action } => connect::run_call(cli, call::smt_request(action)?),
+        Command::Opt { action } => connect::run_call(cli, call::opt_request(action)?),
+        Command::Proof { action } => connect::run_call(cli, call::proof_request(action)?),
         Command::Job { action } => commands::job::run(cli, action),
         Command::InternalRunJob { id } => commands::job::run_queued(cli, id),
         Command::Artifact { action } => commands::artifact::run(cli, action),
@@ -32,7 +32,18 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
             conformance: Some(dir),
         } => commands::bench::conformance(cli, dir),
         Command::Bench { conformance: None } => commands::perf::run(cli),
-        other => commands::not_built(other),
+        Command::Mcp { grant, workspace } => {
+            commands::mcp::run_stdio_with(cli, grant.as_deref(), workspace.as_deref())
+        }
+        Command::Serve { capnp, http, grant } => commands::serve::run_with(
+            cli,
+            &commands::serve::ServeOptions {
+                capnp: capnp.as_deref(),
+                http: http.as_deref(),
+                grant: grant.as_deref(),
+                no_local_socket: false,
+            },
+        ),
     }
 }
 

@@ -51,7 +51,7 @@ pub fn run_call(cli: &Cli, request: CallRequest) -> anyhow::Result<ExitCode> {
 fn print(cli: &Cli, reply: Reply) -> anyhow::Result<ExitCode> {
     match reply {
         Reply::Envelope(envelope) => render::envelope(cli, &envelope)?,
-        Reply::Detached(job) => println!("{job}"),
+        Reply::Detached(job) => out!("{job}"),
     }
     Ok(ExitCode::SUCCESS)
 }

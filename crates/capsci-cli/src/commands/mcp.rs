@@ -9,13 +9,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 /// Serves MCP over stdin/stdout until stdin closes, holding the grant in `grant` (default: the
-/// `scientific-base` profile). The store opens in the background, so `initialize` is answered
-/// at once.
-pub fn run_stdio(cli: &Cli, grant: Option<&Path>) -> anyhow::Result<ExitCode> {
-    run_stdio_with(cli, grant, None)
-}
-
-/// [`run_stdio`], and with `workspace` the proof tools may also name a `.v` file or project
+/// `scientific-base` profile); the store opens in the background, so `initialize` is answered at
+/// once. With `workspace` the proof tools may also name a `.v` file or project
 /// directory inside it by `path` (never outside it: no `..`, no symbolic link out).
 pub fn run_stdio_with(
     cli: &Cli,

@@ -6,7 +6,7 @@
 
 use crate::cli::Cli;
 use anyhow::Context;
-use capsci_core::request::{CasRequest, GpRequest, OptRequest, SmtBackendChoice, SmtRequest};
+use capsci_core::request::{CasRequest, GpRequest, SmtBackendChoice, SmtRequest};
 use capsci_core::{CallRequest, Limits, Method};
 use capsci_sandbox::CancelToken;
 use capsci_service::{Grant, Principal, Service, ServiceConfig, Session};
@@ -22,6 +22,13 @@ use std::time::{Duration, Instant};
 const SAMPLES: usize = 30;
 /// Problems in the SMT throughput batch.
 const SMT_BATCH: usize = 200;
+
+/// One latency case: its name, the capsci request, and the same work done by the bare tool.
+type BenchCase = (
+    &'static str,
+    CallRequest,
+    Box<dyn Fn() -> anyhow::Result<()>>,
+);
 
 #[derive(Debug, Serialize)]
 struct LatencyRow {
@@ -132,7 +139,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<std::process::ExitCode> {
     let (cold_s, hot_s) = (session(&cold), session(&hot));
     let venv = capsci_backends::sympy::python_env();
     let python = venv.join("bin/python3");
-    let cases: Vec<(&str, CallRequest, Box<dyn Fn() -> anyhow::Result<()>>)> = vec![
+    let cases: Vec<BenchCase> = vec![
         (
             "gp: 1+1",
             CallRequest::NumberTheoryEval(GpRequest {

@@ -26,18 +26,6 @@ pub struct ServeOptions<'a> {
     pub no_local_socket: bool,
 }
 
-/// `capsci serve --capnp ADDR --http ADDR` with the defaults (full grant, store socket on).
-pub fn run(cli: &Cli, capnp: Option<&str>, http: Option<&str>) -> anyhow::Result<ExitCode> {
-    run_with(
-        cli,
-        &ServeOptions {
-            capnp,
-            http,
-            ..ServeOptions::default()
-        },
-    )
-}
-
 /// `capsci serve` with every option.
 pub fn run_with(cli: &Cli, options: &ServeOptions<'_>) -> anyhow::Result<ExitCode> {
     let listen = match options.capnp {
