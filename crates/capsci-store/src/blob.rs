@@ -431,26 +431,38 @@ impl Drop for TempFiles {
     }
 }
 
-/// fsyncs every file at once, one thread each (the first on the calling thread), so the file
-/// system can serve them with one journal commit instead of one each. Fails with the first
-/// error, after every fsync has finished.
+/// Most threads one concurrent fsync round uses.
+const MAX_FSYNC_THREADS: usize = 16;
+
+/// fsyncs every file at once, on up to [`MAX_FSYNC_THREADS`] threads (one of them the calling
+/// thread), so the file system can serve them with one journal commit instead of one each.
+/// Fails with the first error, after every fsync has finished.
 fn fsync_concurrently<'a>(
     files: impl Iterator<Item = (&'a File, &'a Path)>,
     step: &'static str,
 ) -> Result<(), BlobError> {
     let files: Vec<(&File, &Path)> = files.collect();
-    let Some(((first, first_path), rest)) = files.split_first() else {
+    let threads = files.len().min(MAX_FSYNC_THREADS);
+    if threads == 0 {
         return Ok(());
+    }
+    // Thread `t` syncs files t, t + threads, t + 2 * threads, ...
+    let stride = |t: usize| -> Result<(), BlobError> {
+        for (file, path) in files.iter().skip(t).step_by(threads) {
+            file.sync_all().map_err(io_error(step, path))?;
+        }
+        Ok(())
     };
     let results: Vec<Result<(), BlobError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = rest
-            .iter()
-            .map(|(f, p)| scope.spawn(move || f.sync_all().map_err(io_error(step, p))))
+        let handles: Vec<_> = (1..threads)
+            .map(|t| scope.spawn(move || stride(t)))
             .collect();
-        let mut results = vec![first.sync_all().map_err(io_error(step, first_path))];
-        for (handle, (_, p)) in handles.into_iter().zip(rest) {
+        let mut results = vec![stride(0)];
+        for handle in handles {
             results.push(handle.join().unwrap_or_else(|_| {
-                Err(io_error(step, p)(io::Error::other("fsync thread panicked")))
+                Err(io_error(step, Path::new("(fsync thread)"))(
+                    io::Error::other("fsync thread panicked"),
+                ))
             }));
         }
         results
@@ -573,6 +585,49 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
         assert!(matches!(store.verify(&id), Err(BlobError::Corrupt { .. })));
         let _ = fs::remove_dir_all(&root);
+    }
+
+    /// A blob store that keeps the trait's default `put_batch` (one put per item).
+    struct OneByOne(DirBlobStore);
+
+    impl BlobStore for OneByOne {
+        fn put_reader(&self, reader: &mut dyn Read) -> Result<(ArtifactId, u64), BlobError> {
+            self.0.put_reader(reader)
+        }
+        fn open(&self, id: &ArtifactId) -> Result<Box<dyn Read + Send>, BlobError> {
+            self.0.open(id)
+        }
+        fn contains(&self, id: &ArtifactId) -> Result<bool, BlobError> {
+            self.0.contains(id)
+        }
+    }
+
+    #[test]
+    fn the_default_and_the_directory_batch_store_the_same_objects() {
+        let items: Vec<Vec<u8>> = (0..40u32)
+            .map(|i| {
+                format!("item {}", i % 25)
+                    .repeat(i as usize + 1)
+                    .into_bytes()
+            })
+            .collect();
+        let refs: Vec<&[u8]> = items.iter().map(|v| v.as_slice()).collect();
+        let root_a = temp_root("batch-default");
+        let root_b = temp_root("batch-dir");
+        let default = OneByOne(DirBlobStore::open(&root_a).expect("open"));
+        let dir = DirBlobStore::open(&root_b).expect("open");
+        let a = default.put_batch(&refs).expect("default batch");
+        let b = dir.put_batch(&refs).expect("directory batch");
+        assert_eq!(a, b);
+        for ((id, len), bytes) in b.iter().zip(&items) {
+            assert_eq!(*id, ArtifactId::of_bytes(bytes));
+            assert_eq!(*len, bytes.len() as u64);
+            assert_eq!(dir.verify(id).expect("verify"), *len);
+            assert!(default.contains(id).expect("contains"));
+        }
+        assert_eq!(fs::read_dir(root_b.join("tmp")).expect("tmp").count(), 0);
+        let _ = fs::remove_dir_all(&root_a);
+        let _ = fs::remove_dir_all(&root_b);
     }
 
     #[test]

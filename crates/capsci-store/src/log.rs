@@ -290,7 +290,7 @@ impl std::fmt::Debug for SqliteRecordStore {
 const MAX_BATCH: usize = 4096;
 
 impl SqliteRecordStore {
-    /// Uses the database at `path` (its schema already made by [`db::open`]) and the given
+    /// Uses the database at `path` (its schema already made by `db::open`) and the given
     /// shared connection for reads; starts the writer thread with its own connection.
     pub fn open(path: &Path, reader: Arc<Mutex<Connection>>) -> Result<Self, LogError> {
         let conn = db::open(path)?;
