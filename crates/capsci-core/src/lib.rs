@@ -20,9 +20,9 @@ pub use exit::ExitReason;
 pub use interface::{Interface, Method};
 pub use request::CallRequest;
 pub use results::{
-    CallOutcome, CasResult, CasValue, EvalOutcome, Location, ModelEntry, NumberTheoryResult, OptOutcome,
-    OptResult, ProofError, ProofOutcome, ProofResult, SmtBackendReport, SmtOutcome, SmtResult,
-    TheoremReport,
+    CallOutcome, CasResult, CasValue, EvalOutcome, Location, ModelEntry, NumberTheoryResult,
+    OptOutcome, OptResult, ProofError, ProofOutcome, ProofResult, SmtBackendReport, SmtOutcome,
+    SmtResult, TheoremReport,
 };
 pub use status::{EvalStatus, JobState, OptStatus, ProofStatus, SmtStatus};
 

@@ -247,6 +247,9 @@ mod tests {
         let parsed = serde_json::from_str::<CallRequest>(
             r#"{"call":"smt_check","smtlib":"(check-sat)","tiemout_s":3}"#,
         );
-        assert!(parsed.is_err(), "a misspelt limit must not be silently dropped");
+        assert!(
+            parsed.is_err(),
+            "a misspelt limit must not be silently dropped"
+        );
     }
 }

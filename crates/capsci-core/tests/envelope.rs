@@ -17,7 +17,10 @@ fn envelope(call: CallOutcome) -> Envelope {
             log: None,
             extra: BTreeMap::from([("smtlib_export".to_string(), "blake3:cc".to_string())]),
         },
-        provenance: Some(ProvenanceRef { record: "rec_1".into(), hash: "blake3:dd".into() }),
+        provenance: Some(ProvenanceRef {
+            record: "rec_1".into(),
+            hash: "blake3:dd".into(),
+        }),
         backend: BackendIdentity {
             name: "z3".into(),
             version: "4.8.12".into(),
@@ -30,7 +33,11 @@ fn envelope(call: CallOutcome) -> Envelope {
             enforcement: BTreeMap::from([("landlock".to_string(), "fully_enforced".to_string())]),
         },
         limits: Limits::default(),
-        usage: Usage { wall_ms: 12, cpu_ms: 7, max_rss_kb: 12_345 },
+        usage: Usage {
+            wall_ms: 12,
+            cpu_ms: 7,
+            max_rss_kb: 12_345,
+        },
         exit: ExitReason::Exited(0),
         seed: Some(42),
         host: HostFacts {
@@ -54,11 +61,18 @@ fn every_outcome() -> Vec<CallOutcome> {
                 value_type: Some("t_VEC".into()),
                 structured: Some(serde_json::json!(["2", "3"])),
                 message: None,
-                location: Some(Location { line: 1, column: Some(4) }),
+                location: Some(Location {
+                    line: 1,
+                    column: Some(4),
+                }),
             },
         }));
         for method in Interface::ComputerAlgebra.methods() {
-            let value = CasValue { text: "x".into(), latex: "x".into(), srepr: "Symbol('x')".into() };
+            let value = CasValue {
+                text: "x".into(),
+                latex: "x".into(),
+                srepr: "Symbol('x')".into(),
+            };
             all.push(CallOutcome::ComputerAlgebra(EvalOutcome {
                 method: *method,
                 status: *status,
@@ -72,7 +86,11 @@ fn every_outcome() -> Vec<CallOutcome> {
     }
     for status in SmtStatus::ALL {
         let inner = SmtResult {
-            model: Some(vec![ModelEntry { name: "x".into(), sort: "Int".into(), value: "1".into() }]),
+            model: Some(vec![ModelEntry {
+                name: "x".into(),
+                sort: "Int".into(),
+                value: "1".into(),
+            }]),
             reason_unknown: Some("incomplete".into()),
             ..SmtResult::default()
         };
@@ -135,11 +153,18 @@ fn every_outcome() -> Vec<CallOutcome> {
 #[test]
 fn every_status_of_every_method_round_trips() {
     let outcomes = every_outcome();
-    assert!(outcomes.len() > 100, "the fixture covers every status of every method");
+    assert!(
+        outcomes.len() > 100,
+        "the fixture covers every status of every method"
+    );
     for call in outcomes {
         let original = envelope(call);
         let json = serde_json::to_value(&original).expect("serialise");
-        assert_eq!(json["status"], original.status_word(), "status is a top-level word");
+        assert_eq!(
+            json["status"],
+            original.status_word(),
+            "status is a top-level word"
+        );
         assert_eq!(json["interface"], original.call.interface().as_str());
         assert_eq!(json["method"], original.call.method().as_str());
         let back: Envelope = serde_json::from_value(json.clone()).expect("deserialise");
@@ -183,9 +208,25 @@ fn every_envelope_validates_against_the_published_schema_shape() {
     let schema = envelope_json_schema();
     let text = schema.to_string();
     for field in [
-        "job", "interface", "method", "status", "result", "evidence", "artifacts", "provenance",
-        "backend", "sandbox", "limits", "usage", "exit", "seed", "host",
+        "job",
+        "interface",
+        "method",
+        "status",
+        "result",
+        "evidence",
+        "artifacts",
+        "provenance",
+        "backend",
+        "sandbox",
+        "limits",
+        "usage",
+        "exit",
+        "seed",
+        "host",
     ] {
-        assert!(text.contains(&format!("\"{field}\"")), "schema names {field}");
+        assert!(
+            text.contains(&format!("\"{field}\"")),
+            "schema names {field}"
+        );
     }
 }

@@ -160,7 +160,7 @@ mod tests {
                 "{forged:?}"
             );
         }
-        let stored: Vec<_> = std::fs::read_dir(&dir.join("tokens"))
+        let stored: Vec<_> = std::fs::read_dir(dir.join("tokens"))
             .expect("dir")
             .flatten()
             .collect();

@@ -161,8 +161,10 @@ fn an_ungranted_method_makes_no_job_and_no_record() {
 #[test]
 fn an_attenuated_session_cannot_widen_and_spends_its_parents_quota() {
     let service = service("attenuate");
-    let mut quotas = Quotas::default();
-    quotas.cpu_seconds_total = 0.001;
+    let quotas = Quotas {
+        cpu_seconds_total: 0.001,
+        ..Quotas::default()
+    };
     let parent = service.session(
         only(Interface::NumberTheory, "*", quotas),
         agent("agent:parent"),
@@ -182,8 +184,10 @@ fn an_attenuated_session_cannot_widen_and_spends_its_parents_quota() {
 #[test]
 fn concurrent_jobs_quota_refuses_the_extra_call_and_runs_nothing() {
     let service = service("concurrent");
-    let mut quotas = Quotas::default();
-    quotas.concurrent_jobs = 1;
+    let quotas = Quotas {
+        concurrent_jobs: 1,
+        ..Quotas::default()
+    };
     let session = service.session(
         only(Interface::NumberTheory, "eval", quotas),
         agent("agent:busy"),
