@@ -401,6 +401,46 @@ fn one_call_recording(rounds: u64) {
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
     }
+    // Where the batched path's time goes.
+    let dir = temp("call-steps");
+    let store = Store::open(&dir).unwrap();
+    record_call_batched(&store, 1_000_000);
+    let (mut put, mut create, mut finish, mut append) = (vec![], vec![], vec![], vec![]);
+    for n in 0..rounds {
+        let items = call_artifacts(n);
+        let batch: Vec<(&[u8], &str)> = items.iter().map(|(b, m)| (b.as_slice(), *m)).collect();
+        let t = Instant::now();
+        let ids = store.artifacts().put_batch(&batch).unwrap();
+        put.push(t.elapsed());
+        let t = Instant::now();
+        let job = store
+            .jobs()
+            .create_running("SmtSolver", "check", &serde_json::json!({"n": n}))
+            .unwrap();
+        create.push(t.elapsed());
+        let t = Instant::now();
+        store
+            .log()
+            .append(draft(n, ids[0].as_str(), ids[1].as_str()))
+            .unwrap();
+        append.push(t.elapsed());
+        let t = Instant::now();
+        store
+            .jobs()
+            .finish(&job, capsci_core::JobState::Succeeded, None, None)
+            .unwrap();
+        finish.push(t.elapsed());
+    }
+    let ms = |v: Vec<Duration>| median(v).as_secs_f64() * 1e3;
+    println!(
+        "  batched steps (medians): put_batch of 5 {:.2} ms, create_running {:.2} ms, append {:.2} ms, finish {:.2} ms",
+        ms(put),
+        ms(create),
+        ms(append),
+        ms(finish)
+    );
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn main() {
