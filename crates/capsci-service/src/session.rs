@@ -11,7 +11,6 @@ use capsci_core::{
 };
 use capsci_sandbox::CancelToken;
 use capsci_store::{util::now_rfc3339, RecordDraft};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -143,8 +142,7 @@ impl Session {
     /// Runs one call to its end and returns its envelope. Errors only where no job could be
     /// made (not granted, quota, store failure); every other outcome is an envelope.
     pub fn call(&self, request: CallRequest, cancel: &CancelToken) -> Result<Envelope, CallError> {
-        let job = self.submit_job(&request)?;
-        self.run_job(&job, request, cancel)
+        self.call_now(request, None, cancel)
     }
 
     /// Runs one call under exactly `limits` (clamped to the grant), as a replay must.
@@ -154,21 +152,55 @@ impl Session {
         limits: Limits,
         cancel: &CancelToken,
     ) -> Result<Envelope, CallError> {
-        let job = self.submit_job(&request)?;
-        self.run(&job, request, Some(limits), cancel)
+        self.call_now(request, Some(limits), cancel)
     }
 
-    /// Checks the grant and creates a `queued` job; returns its id.
-    pub fn submit_job(&self, request: &CallRequest) -> Result<String, CallError> {
+    /// A synchronous call: grant, then admission (a refused call makes no job), then one job
+    /// created already `running`.
+    fn call_now(
+        &self,
+        request: CallRequest,
+        limits: Option<Limits>,
+        cancel: &CancelToken,
+    ) -> Result<Envelope, CallError> {
+        self.check_grant(&request)?;
+        let admission = self.ledger.admit()?;
+        let params = serde_json::to_value(&request).unwrap_or_default();
+        let job = self
+            .service
+            .store()
+            .jobs()
+            .create_running(
+                request.interface().as_str(),
+                request.method().as_str(),
+                &params,
+            )
+            .map_err(|e| CallError::Store(e.to_string()))?;
+        self.execute(&job, request, limits, admission, cancel)
+    }
+
+    fn check_grant(&self, request: &CallRequest) -> Result<(), CallError> {
         let (interface, method) = (request.interface(), request.method());
-        if !self.grant.allows(interface, method) {
-            return Err(CallError::NotGranted { interface, method });
+        if self.grant.allows(interface, method) {
+            Ok(())
+        } else {
+            Err(CallError::NotGranted { interface, method })
         }
+    }
+
+    /// Checks the grant and creates a `queued` job (durable at once: its id goes to a client);
+    /// returns its id. [`Session::run_job`] runs it.
+    pub fn submit_job(&self, request: &CallRequest) -> Result<String, CallError> {
+        self.check_grant(request)?;
         let params = serde_json::to_value(request).unwrap_or_default();
         self.service
             .store()
             .jobs()
-            .create(interface.as_str(), method.as_str(), &params)
+            .create(
+                request.interface().as_str(),
+                request.method().as_str(),
+                &params,
+            )
             .map_err(|e| CallError::Store(e.to_string()))
     }
 
@@ -177,16 +209,6 @@ impl Session {
         &self,
         job: &str,
         request: CallRequest,
-        cancel: &CancelToken,
-    ) -> Result<Envelope, CallError> {
-        self.run(job, request, None, cancel)
-    }
-
-    fn run(
-        &self,
-        job: &str,
-        request: CallRequest,
-        limits: Option<Limits>,
         cancel: &CancelToken,
     ) -> Result<Envelope, CallError> {
         let store = self.service.store();
@@ -199,14 +221,27 @@ impl Session {
                 return Err(quota.into());
             }
         };
-        let limits = match limits {
-            Some(wanted) => clamp_limits(&wanted, &self.grant.quotas.max_limits),
-            None => self.limits_for(&request),
-        };
         store
             .jobs()
             .mark_running(job)
             .map_err(|e| CallError::Store(e.to_string()))?;
+        self.execute(job, request, None, admission, cancel)
+    }
+
+    /// Runs a `running` job: backend, artifacts, record, final state.
+    fn execute(
+        &self,
+        job: &str,
+        request: CallRequest,
+        limits: Option<Limits>,
+        admission: crate::ledger::Admission,
+        cancel: &CancelToken,
+    ) -> Result<Envelope, CallError> {
+        let store = self.service.store();
+        let limits = match limits {
+            Some(wanted) => clamp_limits(&wanted, &self.grant.quotas.max_limits),
+            None => self.limits_for(&request),
+        };
         let watcher = CancelWatcher::start(self.service.clone(), job.to_string(), cancel.clone());
         let started_at = now_rfc3339();
         let mut run = dispatch::run(self.service.runtime(), &request, &limits, cancel);
@@ -251,36 +286,50 @@ impl Session {
         started_at: String,
         finished_at: String,
     ) -> Result<Envelope, CallError> {
-        let artifacts = self.service.store().artifacts();
-        let mut stored_bytes = 0u64;
-        let mut put = |a: &ArtifactBytes| -> Result<String, CallError> {
-            stored_bytes += a.bytes.len() as u64;
-            artifacts
-                .put_bytes(&a.bytes, a.media_type)
-                .map(|id| id.to_string())
-                .map_err(|e| CallError::Store(e.to_string()))
-        };
-        let mut refs = ArtifactRefs {
-            input: Some(put(&run.input)?),
-            output: Some(put(&run.output)?),
-            log: Some(put(&run.log)?),
-            ..ArtifactRefs::default()
-        };
-        for (role, bytes) in &run.extra {
-            refs.extra.insert(role.clone(), put(bytes)?);
+        // Every artifact of the call in one batch (one round of syncs), in a fixed order: input,
+        // output, log, the extras, then the typed request and result, so `capsci replay` can
+        // rerun the call from its record alone and compare what it gets.
+        let request_json = ArtifactBytes::new(
+            serde_json::to_vec(request).unwrap_or_default(),
+            "application/json",
+        );
+        let result_json = ArtifactBytes::new(
+            serde_json::to_vec(&run.call).unwrap_or_default(),
+            "application/json",
+        );
+        let mut roles: Vec<(Option<&str>, &ArtifactBytes)> =
+            vec![(None, &run.input), (None, &run.output), (None, &run.log)];
+        roles.extend(
+            run.extra
+                .iter()
+                .map(|(role, bytes)| (Some(role.as_str()), bytes)),
+        );
+        roles.push((Some(REQUEST_ROLE), &request_json));
+        roles.push((Some(RESULT_ROLE), &result_json));
+        let items: Vec<(&[u8], &str)> = roles
+            .iter()
+            .map(|(_, a)| (a.bytes.as_slice(), a.media_type))
+            .collect();
+        let stored_bytes: u64 = items.iter().map(|(b, _)| b.len() as u64).sum();
+        let ids = self
+            .service
+            .store()
+            .artifacts()
+            .put_batch(&items)
+            .map_err(|e| CallError::Store(e.to_string()))?;
+        let mut refs = ArtifactRefs::default();
+        for (index, ((role, _), id)) in roles.iter().zip(ids).enumerate() {
+            let id = id.to_string();
+            match (index, role) {
+                (0, _) => refs.input = Some(id),
+                (1, _) => refs.output = Some(id),
+                (2, _) => refs.log = Some(id),
+                (_, Some(role)) => {
+                    refs.extra.insert((*role).to_string(), id);
+                }
+                (_, None) => {}
+            }
         }
-        // The typed request and result, so `capsci replay` can rerun the call from its record
-        // alone and compare what it gets.
-        let request_json = serde_json::to_vec(request).unwrap_or_default();
-        refs.extra.insert(
-            REQUEST_ROLE.into(),
-            put(&ArtifactBytes::new(request_json, "application/json"))?,
-        );
-        let result_json = serde_json::to_vec(&run.call).unwrap_or_default();
-        refs.extra.insert(
-            RESULT_ROLE.into(),
-            put(&ArtifactBytes::new(result_json, "application/json"))?,
-        );
         self.ledger.charge(run.usage.cpu_ms, stored_bytes);
         let mut host = self.service.runtime().host_facts();
         host.memory_limit_by = run.memory_limit_by;
@@ -336,38 +385,44 @@ fn mark_cancelled(call: &mut CallOutcome) {
 }
 
 /// Polls the store for a cancellation request from another process (`capsci job cancel`) and
-/// turns it into the call's cancel token.
+/// turns it into the call's cancel token. Stopping it wakes it at once: it never delays a call.
 struct CancelWatcher {
-    stop: Arc<AtomicBool>,
+    stop: Option<std::sync::mpsc::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl CancelWatcher {
     fn start(service: Arc<Service>, job: String, cancel: CancelToken) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("capsci-cancel-watch".into())
-            .spawn(move || {
-                while !flag.load(Ordering::SeqCst) && !cancel.is_cancelled() {
-                    if service
-                        .store()
-                        .jobs()
-                        .cancel_requested(&job)
-                        .unwrap_or(false)
-                    {
-                        cancel.cancel();
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_millis(100));
+            .spawn(move || loop {
+                match stopped.recv_timeout(Duration::from_millis(100)) {
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                    _ => break,
+                }
+                if cancel.is_cancelled() {
+                    break;
+                }
+                if service
+                    .store()
+                    .jobs()
+                    .cancel_requested(&job)
+                    .unwrap_or(false)
+                {
+                    cancel.cancel();
+                    break;
                 }
             })
             .ok();
-        CancelWatcher { stop, thread }
+        CancelWatcher {
+            stop: Some(stop),
+            thread,
+        }
     }
 
     fn stop(mut self) {
-        self.stop.store(true, Ordering::SeqCst);
+        drop(self.stop.take());
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
