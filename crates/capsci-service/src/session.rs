@@ -396,22 +396,22 @@ impl CancelWatcher {
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("capsci-cancel-watch".into())
-            .spawn(move || loop {
-                match stopped.recv_timeout(Duration::from_millis(100)) {
-                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                    _ => break,
-                }
-                if cancel.is_cancelled() {
-                    break;
-                }
-                if service
-                    .store()
-                    .jobs()
-                    .cancel_requested(&job)
-                    .unwrap_or(false)
+            .spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(Duration::from_millis(100))
                 {
-                    cancel.cancel();
-                    break;
+                    if cancel.is_cancelled() {
+                        break;
+                    }
+                    if service
+                        .store()
+                        .jobs()
+                        .cancel_requested(&job)
+                        .unwrap_or(false)
+                    {
+                        cancel.cancel();
+                        break;
+                    }
                 }
             })
             .ok();
