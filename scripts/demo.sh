@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 cargo build -q --workspace --bins
-exec ./target/debug/capsci demo "$@"
+exec "${CARGO_TARGET_DIR:-target}/debug/capsci" demo "$@"

@@ -24,7 +24,7 @@ fn steps() -> Vec<(&'static str, CallRequest)> {
             }),
         ),
         (
-            "simplify sin²x+cos²x+x/(x²-x) (SymPy)",
+            "simplify sin²+cos²+x/(x²-x) (SymPy)",
             CallRequest::ComputerAlgebra(CasRequest {
                 op: Method::Simplify,
                 expr: "sin(x)**2 + cos(x)**2 + x/(x**2 - x)".into(),
