@@ -56,6 +56,122 @@ struct Report {
     verify_ms: f64,
     rss_idle_kb: u64,
     rss_after_load_kb: u64,
+    highs: Vec<SolveRow>,
+    rocq: Option<SolveRow>,
+}
+
+/// One instance solved bare and through capsci (medians of a few runs).
+#[derive(Debug, Serialize)]
+struct SolveRow {
+    case: String,
+    bare_ms: f64,
+    capsci_ms: f64,
+    overhead: f64,
+}
+
+/// Netlib instances of growing size, read in place from the public suite when it is found
+/// (`CAPSCI_DATA`, else `../shared/data` beside the checkout).
+const NETLIB_BY_SIZE: &[&str] = &["afiro", "stocfor1", "bore3d", "bandm", "scrs8"];
+
+fn data_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("CAPSCI_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("../shared/data"));
+    dir.join("netlib").is_dir().then_some(dir)
+}
+
+fn median_ms(runs: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<f64> {
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        f()?;
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    Ok(percentile(&mut times, 0.5))
+}
+
+/// HiGHS through capsci against the same worker binary run directly (HiGHS in its own process,
+/// unsandboxed, unrecorded), on instances of growing size.
+fn highs_rows(session: &Session) -> anyhow::Result<Vec<SolveRow>> {
+    let Some(data) = data_dir() else {
+        eprintln!("bench: no Netlib suite found (set CAPSCI_DATA): HiGHS rows skipped");
+        return Ok(Vec::new());
+    };
+    let worker = capsci_service::runtime::highs_worker()?;
+    let mut rows = Vec::new();
+    for name in NETLIB_BY_SIZE {
+        let path = data.join("netlib").join(format!("{name}.mps"));
+        let mps = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        eprintln!("bench: HiGHS {name}");
+        let bare_ms = median_ms(5, || {
+            let out = Command::new(&worker)
+                .arg(&path)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()?;
+            anyhow::ensure!(out.success(), "the HiGHS worker failed on {name}");
+            Ok(())
+        })?;
+        let request = CallRequest::OptSolve(capsci_core::request::OptRequest {
+            mps: Some(mps),
+            lp: None,
+            time_limit_s: None,
+            mip_gap: None,
+            threads: None,
+            seed: None,
+            presolve: None,
+        });
+        let capsci_ms = median_ms(5, || call(session, &request))?;
+        rows.push(SolveRow {
+            case: format!(
+                "HiGHS {name} ({} KB)",
+                std::fs::metadata(&path)?.len() / 1024
+            ),
+            bare_ms,
+            capsci_ms,
+            overhead: capsci_ms / bare_ms - 1.0,
+        });
+    }
+    Ok(rows)
+}
+
+/// A three-lemma Rocq file: bare `coqc` against capsci's check (coqc, Print Assumptions, coqchk).
+fn rocq_row(session: &Session, scratch: &Path) -> anyhow::Result<SolveRow> {
+    eprintln!("bench: Rocq");
+    let text = include_str!("../demo/proof.v");
+    let dir = scratch.join("rocq");
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join("Demo.v");
+    std::fs::write(&file, text)?;
+    let bare_ms = median_ms(5, || {
+        let out = Command::new("/usr/bin/coqc")
+            .arg("-q")
+            .arg(&file)
+            .current_dir(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()?;
+        anyhow::ensure!(out.success(), "bare coqc failed");
+        Ok(())
+    })?;
+    let request = CallRequest::ProofCheck(capsci_core::request::ProofRequest {
+        files: vec![capsci_core::request::ProjectFile {
+            path: "Demo.v".into(),
+            content: text.into(),
+        }],
+        backend: Default::default(),
+        challenge: vec![],
+        allow_axiom: vec![],
+        timeout_s: None,
+    });
+    let capsci_ms = median_ms(5, || call(session, &request))?;
+    Ok(SolveRow {
+        case: "Rocq 3 lemmas (coqc + assumptions + coqchk)".into(),
+        bare_ms,
+        capsci_ms,
+        overhead: capsci_ms / bare_ms - 1.0,
+    })
 }
 
 fn percentile(samples: &mut [f64], p: f64) -> f64 {
@@ -303,6 +419,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<std::process::ExitCode> {
     })?;
     let verify_ms = t.elapsed().as_secs_f64() * 1000.0;
     let rss_after_load_kb = rss_kb();
+    let highs = highs_rows(&cold_s)?;
+    let rocq = Some(rocq_row(&cold_s, &scratch)?);
 
     let report = Report {
         machine: format!(
@@ -322,6 +440,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<std::process::ExitCode> {
         verify_ms,
         rss_idle_kb,
         rss_after_load_kb,
+        highs,
+        rocq,
     };
     drop(hot);
     let _ = std::fs::remove_dir_all(&scratch);
@@ -385,5 +505,22 @@ fn render(r: &Report) -> String {
         "Resident memory: {} KiB idle (service open), {} KiB after the load.",
         r.rss_idle_kb, r.rss_after_load_kb
     );
+    let solves: Vec<&SolveRow> = r.highs.iter().chain(r.rocq.iter()).collect();
+    if !solves.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n| solve | bare median | capsci median | overhead |\n|---|---|---|---|"
+        );
+        for row in solves {
+            let _ = writeln!(
+                md,
+                "| {} | {:.1} ms | {:.1} ms | {:+.0}% |",
+                row.case,
+                row.bare_ms,
+                row.capsci_ms,
+                row.overhead * 100.0
+            );
+        }
+    }
     md
 }
