@@ -143,6 +143,7 @@ fn highs_rows(session: &Session) -> anyhow::Result<Vec<SolveRow>> {
         let bare_ms = median_ms(5, || {
             let out = Command::new(&worker)
                 .arg(&path)
+                .current_dir(std::env::temp_dir())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status()?;
