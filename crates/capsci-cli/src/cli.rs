@@ -97,6 +97,12 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         workspace: Option<PathBuf>,
     },
+    /// Bearer tokens for `serve --http` and Cap'n Proto over TCP: issue or revoke.
+    Token {
+        /// The token action.
+        #[command(subcommand)]
+        action: TokenAction,
+    },
     /// Runs a queued job in this process (the background half of `--detach`).
     #[command(hide = true)]
     InternalRunJob {
@@ -311,4 +317,23 @@ pub enum LogAction {
     Show,
     /// Verify the whole hash chain and every artifact it names (exit 1 when damaged).
     Verify,
+}
+
+/// `capsci token ...`.
+#[derive(Debug, Subcommand)]
+pub enum TokenAction {
+    /// Issue a token for a grant (printed once; only its hash is stored).
+    Issue {
+        /// The grant the token opens (default: the `scientific-base` profile).
+        #[arg(long, value_name = "FILE")]
+        grant: Option<PathBuf>,
+        /// Who the token's calls are recorded for (`agent:NAME`, `user:NAME`).
+        #[arg(long, value_name = "ID")]
+        principal: String,
+    },
+    /// Revoke a token: no new session opens with it.
+    Revoke {
+        /// The token.
+        token: String,
+    },
 }

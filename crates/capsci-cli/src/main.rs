@@ -23,6 +23,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Proof { action } => connect::run_call(cli, call::proof_request(action)?),
         Command::Job { action } => commands::job::run(cli, action),
         Command::InternalRunJob { id } => commands::job::run_queued(cli, id),
+        Command::Token { action } => commands::token::run(cli, action),
         Command::Artifact { action } => commands::artifact::run(cli, action),
         Command::Log { action } => commands::log::run(cli, action),
         Command::Catalog => commands::catalog::run(cli),

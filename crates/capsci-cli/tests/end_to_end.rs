@@ -215,3 +215,65 @@ fn replay_of_an_unknown_record_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("rec_does_not_exist"));
 }
+
+#[test]
+fn a_token_is_issued_once_and_stops_working_when_revoked() {
+    let dir = store("token");
+    let grant = dir.join("grant.json");
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(
+        &grant,
+        r#"{"profile":"smt-only","methods":[{"interface":"SmtSolver","method":"check"}]}"#,
+    )
+    .expect("grant file");
+    let out = capsci(
+        &dir,
+        &[
+            "token",
+            "issue",
+            "--grant",
+            grant.to_str().expect("path"),
+            "--principal",
+            "agent:t",
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(token.starts_with("capsci_") && token.len() > 60, "{token}");
+    let resolved = capsci_service::tokens::TokenStore::open(&dir)
+        .expect("tokens")
+        .resolve(&token)
+        .expect("known token");
+    assert_eq!(resolved.principal, "agent:t");
+    assert!(resolved.grant.allows(
+        capsci_core::Interface::SmtSolver,
+        capsci_core::Method::Check
+    ));
+    assert!(!resolved.grant.allows(
+        capsci_core::Interface::NumberTheory,
+        capsci_core::Method::Eval
+    ));
+    assert!(capsci(&dir, &["token", "revoke", &token], None)
+        .status
+        .success());
+    let again = capsci(&dir, &["token", "revoke", &token], None);
+    assert_eq!(again.status.code(), Some(2), "a revoked token is unknown");
+    let bad = capsci(
+        &dir,
+        &[
+            "token",
+            "issue",
+            "--grant",
+            "/nonexistent.json",
+            "--principal",
+            "x",
+        ],
+        None,
+    );
+    assert_eq!(bad.status.code(), Some(2));
+}

@@ -12,3 +12,4 @@ pub mod mcp;
 pub mod perf;
 pub mod replay;
 pub mod serve;
+pub mod token;
