@@ -60,21 +60,6 @@ pub fn available() -> bool {
         .all(|p| Path::new(p).exists())
 }
 
-/// The installed `coq` package's version from dpkg's status file (`8.16.1+dfsg-1+b2`), read
-/// without running coqc; `None` when it cannot be found.
-pub fn version() -> Option<String> {
-    let status = std::fs::read_to_string("/var/lib/dpkg/status").ok()?;
-    status.split("\n\n").find_map(|stanza| {
-        let mut lines = stanza.lines();
-        if lines.next()? != "Package: coq" {
-            return None;
-        }
-        stanza
-            .lines()
-            .find_map(|l| l.strip_prefix("Version: ").map(str::to_string))
-    })
-}
-
 /// Why a proof backend could not be selected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
