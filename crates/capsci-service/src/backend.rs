@@ -3,7 +3,6 @@
 
 use capsci_core::Interface;
 use serde::Serialize;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// A backend capsci can run.
@@ -117,25 +116,6 @@ pub fn locate_helper(name: &str, env_var: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Debian package name → version, from dpkg's status file (no process is started).
-pub fn installed_packages(status_file: &Path) -> BTreeMap<String, String> {
-    let text = std::fs::read_to_string(status_file).unwrap_or_default();
-    let mut packages = BTreeMap::new();
-    for stanza in text.split("\n\n") {
-        let field = |key: &str| {
-            stanza
-                .lines()
-                .find_map(|line| line.strip_prefix(key).map(|v| v.trim().to_string()))
-        };
-        let installed = field("Status:").is_some_and(|s| s == "install ok installed");
-        if let (true, Some(name), Some(version)) = (installed, field("Package:"), field("Version:"))
-        {
-            packages.insert(name, version);
-        }
-    }
-    packages
-}
-
 /// The version of a Python distribution installed in a venv, from its `.dist-info` directory.
 pub fn installed_python_version(venv: &Path, distribution: &str) -> Option<String> {
     let lib = std::fs::read_dir(venv.join("lib")).ok()?;
@@ -162,23 +142,6 @@ pub fn lean_on_path() -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_installed_packages_and_skips_removed_ones() {
-        let dir = std::env::temp_dir().join(format!("capsci-dpkg-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let status = dir.join("status");
-        std::fs::write(
-            &status,
-            "Package: z3\nStatus: install ok installed\nVersion: 4.8.12-3.1\n\n\
-             Package: cvc5\nStatus: deinstall ok config-files\nVersion: 1.0.3\n",
-        )
-        .expect("write");
-        let packages = installed_packages(&status);
-        assert_eq!(packages.get("z3").map(String::as_str), Some("4.8.12-3.1"));
-        assert!(!packages.contains_key("cvc5"));
-        std::fs::remove_dir_all(&dir).ok();
-    }
 
     #[test]
     fn finds_the_installed_sympy_version_from_dist_info() {

@@ -6,8 +6,8 @@ use capsci_core::{BackendIdentity, HostFacts, Limits};
 use capsci_sandbox::{
     BwrapSandbox, Command, SandboxConfig, SandboxError, SandboxPolicy, SparePool,
 };
-use capsci_store::{ClosureError, ClosureSpec, Store};
-use std::collections::{BTreeMap, HashMap};
+use capsci_store::{ClosureError, ClosureSpec, PackageClosure, Store};
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -48,7 +48,6 @@ pub struct Runtime {
     store: Arc<Store>,
     spares: usize,
     default_limits: Limits,
-    versions: BTreeMap<String, String>,
     ready: Mutex<HashMap<BackendKind, Arc<ReadyBackend>>>,
     pools: Mutex<HashMap<(BackendKind, String), Arc<SparePool>>>,
     host: std::sync::OnceLock<HostFacts>,
@@ -67,7 +66,6 @@ impl Runtime {
             store,
             spares,
             default_limits,
-            versions: backend::installed_packages(Path::new("/var/lib/dpkg/status")),
             ready: Mutex::new(HashMap::new()),
             pools: Mutex::new(HashMap::new()),
             host: std::sync::OnceLock::new(),
@@ -116,20 +114,26 @@ impl Runtime {
         })
     }
 
-    fn version(&self, kind: BackendKind) -> String {
+    /// The backend's version: the Debian package version its closure recorded for it (the
+    /// store read it from dpkg once, with the closure), the installed SymPy, or the worker's.
+    fn version(kind: BackendKind, closure: &PackageClosure) -> String {
         match kind {
             BackendKind::Sympy => {
                 backend::installed_python_version(&capsci_backends::sympy::python_env(), "sympy")
-                    .unwrap_or_else(|| "unknown".into())
             }
-            BackendKind::Highs => {
-                format!("highs-sys (vendored), worker {}", env!("CARGO_PKG_VERSION"))
-            }
-            other => other
-                .debian_package()
-                .and_then(|p| self.versions.get(p).cloned())
-                .unwrap_or_else(|| "unknown".into()),
+            BackendKind::Highs => Some(format!(
+                "highs-sys (vendored), worker {}",
+                env!("CARGO_PKG_VERSION")
+            )),
+            other => other.debian_package().and_then(|package| {
+                closure
+                    .entries
+                    .iter()
+                    .find(|e| e.package.as_deref() == Some(package))
+                    .and_then(|e| e.version.clone())
+            }),
         }
+        .unwrap_or_else(|| "unknown".into())
     }
 
     /// Makes `kind` ready: computes (or reuses) its package closure.
@@ -156,7 +160,7 @@ impl Runtime {
         let ready = Arc::new(ReadyBackend {
             identity: BackendIdentity {
                 name: kind.name().into(),
-                version: self.version(kind),
+                version: Self::version(kind, &closure),
                 closure: closure.id.clone(),
             },
             binds: closure.bind_paths(),
