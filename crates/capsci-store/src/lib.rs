@@ -33,8 +33,8 @@ pub mod util;
 
 pub use blob::{ArtifactId, ArtifactMeta, BlobError, BlobStore, DirBlobStore};
 pub use closure::{
-    known_spec, ClosureEntry, ClosureError, ClosureSpec, ClosureStats, Closures, EntryKind,
-    EntryRole, PackageClosure, PythonPackage,
+    ClosureEntry, ClosureError, ClosureSpec, ClosureStats, Closures, EntryKind, EntryRole,
+    PackageClosure, PythonPackage,
 };
 pub use db::DbError;
 pub use jobs::{Job, JobError, Jobs};
