@@ -102,6 +102,12 @@ fn catalog_lists_every_backend_and_says_when_lean_is_missing() {
                 "set-up installs {}",
                 entry["name"]
             );
+            let version = entry["version"].as_str().unwrap_or("");
+            assert!(
+                !version.is_empty() && version != "unknown",
+                "{} has a version: {entry}",
+                entry["name"]
+            );
         }
     }
 }
