@@ -6,10 +6,13 @@ use crate::backend::BackendKind;
 use crate::runtime::{ReadyBackend, Runtime, RuntimeError};
 use capsci_backends::{gp, sympy};
 use capsci_core::request::{CasRequest, GpRequest};
-use capsci_core::results::{CasResult, EvalOutcome, NumberTheoryResult};
+use capsci_core::results::{
+    CasResult, EvalOutcome, NumberTheoryResult, OptResult, ProofResult, SmtResult,
+};
 use capsci_core::{
     BackendIdentity, CallOutcome, CallRequest, EvalStatus, Evidence, ExitReason, Limits,
-    MemoryLimitBy, Method, SandboxInfo, Usage,
+    MemoryLimitBy, Method, OptOutcome, OptStatus, ProofOutcome, ProofStatus, SandboxInfo,
+    SmtOutcome, SmtStatus, Usage,
 };
 use capsci_sandbox::{CancelToken, Outcome};
 
@@ -80,35 +83,66 @@ impl BackendRun {
     }
 }
 
-/// A run that could not start because the backend is not ready (not installed, closure
-/// unreadable): `backend_error`, with the reason, and nothing ran.
-fn unavailable(request: &CallRequest, kind: BackendKind, error: &RuntimeError) -> BackendRun {
-    let message = Some(error.to_string());
-    let call = match request {
+/// `backend_error` for `request`, with `message`: the outcome of a call whose backend could not
+/// run at all (not installed, closure unreadable, worker missing).
+pub(crate) fn backend_error(request: &CallRequest, message: Option<String>) -> CallOutcome {
+    let method = request.method();
+    match request {
         CallRequest::NumberTheoryEval(_) => CallOutcome::NumberTheory(EvalOutcome {
-            method: Method::Eval,
+            method,
             status: EvalStatus::BackendError,
             result: NumberTheoryResult {
                 message,
                 ..Default::default()
             },
         }),
-        CallRequest::ComputerAlgebra(r) => CallOutcome::ComputerAlgebra(EvalOutcome {
-            method: r.op,
+        CallRequest::ComputerAlgebra(_) => CallOutcome::ComputerAlgebra(EvalOutcome {
+            method,
             status: EvalStatus::BackendError,
             result: CasResult {
                 message,
                 ..Default::default()
             },
         }),
-        other => crate::dispatch_solvers::unavailable_call(other, message),
+        CallRequest::SmtCheck(_) => CallOutcome::SmtSolver(SmtOutcome {
+            method,
+            status: SmtStatus::BackendError,
+            result: SmtResult {
+                message,
+                ..Default::default()
+            },
+        }),
+        CallRequest::OptSolve(_) => CallOutcome::OptimizationSolver(OptOutcome {
+            method,
+            status: OptStatus::BackendError,
+            result: OptResult {
+                message,
+                ..Default::default()
+            },
+        }),
+        CallRequest::ProofCheck(_) | CallRequest::ProofGoals(_) => {
+            CallOutcome::ProofChecker(ProofOutcome {
+                method,
+                status: ProofStatus::BackendError,
+                result: ProofResult {
+                    message,
+                    ..Default::default()
+                },
+            })
+        }
+    }
+}
+
+/// A run that could not start because the backend is not ready: `backend_error` with the
+/// reason, and nothing ran.
+fn unavailable(request: &CallRequest, kind: BackendKind, error: &RuntimeError) -> BackendRun {
+    let backend = BackendIdentity {
+        name: kind.name().into(),
+        ..Default::default()
     };
     not_run(
-        call,
-        BackendIdentity {
-            name: kind.name().into(),
-            ..Default::default()
-        },
+        backend_error(request, Some(error.to_string())),
+        backend,
         request,
     )
 }

@@ -1,50 +1,18 @@
 //! The solver and proof arms of the dispatch (SMT, optimisation, proof).
 
 use crate::backend::BackendKind;
-use crate::dispatch::{not_run, ArtifactBytes, BackendRun};
+use crate::dispatch::{backend_error, not_run, ArtifactBytes, BackendRun};
 use crate::runtime::{highs_worker, ReadyBackend, Runtime};
 use capsci_backends::rocq::project::ProjectInput;
 use capsci_backends::{opt, rocq, smt};
 use capsci_core::request::{GoalsRequest, OptRequest, ProofRequest, SmtBackendChoice, SmtRequest};
-use capsci_core::results::{OptResult, ProofResult, SmtResult};
+use capsci_core::results::OptResult;
 use capsci_core::{
     BackendIdentity, CallOutcome, CallRequest, Evidence, ExitReason, Limits, MemoryLimitBy, Method,
-    OptOutcome, OptStatus, ProofOutcome, ProofStatus, SandboxInfo, SmtOutcome, SmtStatus, Usage,
+    OptOutcome, OptStatus, ProofOutcome, SandboxInfo, SmtOutcome, Usage,
 };
 use capsci_sandbox::{Bind, CancelToken, Outcome};
 use std::path::PathBuf;
-
-/// `backend_error` for a solver or proof request that could not run, with `message`.
-pub(crate) fn unavailable_call(request: &CallRequest, message: Option<String>) -> CallOutcome {
-    match request {
-        CallRequest::OptSolve(_) => CallOutcome::OptimizationSolver(OptOutcome {
-            method: request.method(),
-            status: OptStatus::BackendError,
-            result: OptResult {
-                message,
-                ..Default::default()
-            },
-        }),
-        CallRequest::ProofCheck(_) | CallRequest::ProofGoals(_) => {
-            CallOutcome::ProofChecker(ProofOutcome {
-                method: request.method(),
-                status: ProofStatus::BackendError,
-                result: ProofResult {
-                    message,
-                    ..Default::default()
-                },
-            })
-        }
-        _ => CallOutcome::SmtSolver(SmtOutcome {
-            method: request.method(),
-            status: SmtStatus::BackendError,
-            result: SmtResult {
-                message,
-                ..Default::default()
-            },
-        }),
-    }
-}
 
 /// Runs a solver or proof request.
 pub(crate) fn run(
@@ -62,7 +30,7 @@ pub(crate) fn run(
         other => {
             let message = format!("{} is not a solver or proof request", other.interface());
             not_run(
-                unavailable_call(other, Some(message)),
+                backend_error(other, Some(message)),
                 ready.identity.clone(),
                 request,
             )
@@ -227,8 +195,7 @@ fn run_opt(
     let program = match highs_worker() {
         Ok(p) => p,
         Err(e) => {
-            let call =
-                unavailable_call(&CallRequest::OptSolve(request.clone()), Some(e.to_string()));
+            let call = backend_error(&CallRequest::OptSolve(request.clone()), Some(e.to_string()));
             return not_run(
                 call,
                 ready.identity.clone(),

@@ -332,3 +332,38 @@ fn a_job_running_when_capsci_is_killed_comes_back_interrupted() {
     let job = reopened.jobs().get(&running).expect("get").expect("job");
     assert_eq!(job.state, JobState::Interrupted, "never silently gone");
 }
+
+#[test]
+fn a_backend_that_is_not_installed_answers_backend_error_with_the_reason() {
+    if capsci_backends::lean::find_toolchain().is_some() {
+        return; // a Lean toolchain is present: this host cannot show the missing-backend answer
+    }
+    let service = service("lean-missing");
+    let session = service.session(Grant::scientific_base(), agent("agent:lean"));
+    let request = CallRequest::ProofCheck(capsci_core::request::ProofRequest {
+        files: vec![capsci_core::request::ProjectFile {
+            path: "A.lean".into(),
+            content: "theorem t : True := trivial".into(),
+        }],
+        backend: capsci_core::request::ProofBackendChoice::Lean,
+        challenge: vec![],
+        allow_axiom: vec![],
+        timeout_s: None,
+    });
+    let envelope = session
+        .call(request, &CancelToken::new())
+        .expect("an envelope, not an error");
+    assert_eq!(envelope.status_word(), "backend_error");
+    assert_eq!(envelope.exit.to_string(), "not_run");
+    match &envelope.call {
+        CallOutcome::ProofChecker(o) => {
+            assert!(
+                o.result.message.as_deref().unwrap_or("").contains("Lean"),
+                "{:?}",
+                o.result.message
+            )
+        }
+        other => panic!("wrong interface {other:?}"),
+    }
+    assert!(envelope.provenance.is_some(), "the attempt is recorded");
+}
