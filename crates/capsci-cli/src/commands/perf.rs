@@ -217,12 +217,21 @@ fn percentile(samples: &mut [f64], p: f64) -> f64 {
     samples.get(i).copied().unwrap_or(f64::NAN)
 }
 
-fn time_ms(mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<Vec<f64>> {
+fn time_ms(f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<Vec<f64>> {
+    time_ms_paused(Duration::ZERO, f)
+}
+
+/// Times `SAMPLES` calls of `f`, sleeping `pause` after each one outside the timing.
+fn time_ms_paused(
+    pause: Duration,
+    mut f: impl FnMut() -> anyhow::Result<()>,
+) -> anyhow::Result<Vec<f64>> {
     let mut out = Vec::with_capacity(SAMPLES);
     for _ in 0..SAMPLES {
         let t = Instant::now();
         f()?;
         out.push(t.elapsed().as_secs_f64() * 1000.0);
+        std::thread::sleep(pause);
     }
     Ok(out)
 }
@@ -344,17 +353,9 @@ pub fn run(cli: &Cli) -> anyhow::Result<std::process::ExitCode> {
         std::thread::sleep(Duration::from_millis(500));
         let mut b = time_ms(bare_call)?;
         let mut c = time_ms(|| call(&cold_s, request))?;
-        let mut h = time_ms(|| {
-            let r = call(&hot_s, request);
-            std::thread::sleep(Duration::from_millis(60)); // let the pool refill, as between agent calls
-            r
-        })?;
-        let h = {
-            // Subtract the refill pause from the hot samples (it is outside the call).
-            h.iter_mut().for_each(|x| *x = (*x - 60.0).max(0.0));
-            h
-        };
-        let mut h = h;
+        // Between hot calls the pool gets a moment to refill, as between an agent's calls; the
+        // pause is outside the timed call.
+        let mut h = time_ms_paused(Duration::from_millis(60), || call(&hot_s, request))?;
         let (bp50, cp50, hp50) = (
             percentile(&mut b, 0.5),
             percentile(&mut c, 0.5),
